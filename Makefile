@@ -1,0 +1,36 @@
+# The README's commands. `make demo` is the main job, `make test` the test suite; both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUN ?= runs/demo
+# torch is pinned so that pip takes the CPU build on disk instead of a multi-GB CUDA build.
+TORCH := torch==2.13.0
+
+.PHONY: setup setup-dev demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+setup: $(BIN)/python
+	$(BIN)/pip install --quiet $(TORCH) -e .
+
+setup-dev: $(BIN)/python
+	$(BIN)/pip install --quiet $(TORCH) -e '.[dev]'
+
+demo: setup
+	@test ! -e $(RUN) || { echo "$(RUN) exists from an earlier demo; remove it or run 'make demo RUN=runs/other'"; exit 2; }
+	$(BIN)/vaekit train --out $(RUN)
+	$(BIN)/vaekit evaluate $(RUN)
+	$(BIN)/vaekit sample $(RUN)
+	$(BIN)/vaekit reconstruct $(RUN)
+	@echo "outputs: $(RUN)/ (config.json, model.safetensors, metrics.jsonl, samples.png, reconstructions.png)"
+
+test: setup-dev
+	$(BIN)/python -m pytest -q
+
+bench: setup-dev
+	$(BIN)/python benchmarks/train_speed.py
+
+clean:
+	rm -rf $(VENV) runs

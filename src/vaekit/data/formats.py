@@ -1,0 +1,446 @@
+"""File readers (IDX, amat, .npy/.npz, CSV, image folders) and the value encodings they lead to.
+
+Readers turn one file (or folder) into numpy arrays and raise `DataError` naming the file, the problem
+and the fix for anything a user could have got wrong. They know nothing about named datasets or splits
+(that is `vaekit.data.sources`).
+
+Value encoding ("levels"): data with a small set of integer values is kept as uint8 together with
+`levels`, the number of values each dimension can take (2 = binary, 17 = sklearn digits, 256 = 8-bit);
+real-valued data is float32 with `levels=None`. `to_unit`, `binarize` and `dequantize` turn stored values
+into what a likelihood consumes.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import math
+import struct
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaekit.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+# IDX type codes (http://yann.lecun.com/exdb/mnist/ "THE IDX FILE FORMAT"); all big-endian.
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+# Pillow modes that hold one grey channel; everything else is read as RGB.
+_GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
+# --------------------------------------------------------------------------------------------- bytes
+
+
+def read_bytes(path: Path) -> bytes:
+    """The whole file, gunzipped when it starts with the gzip magic bytes (whatever its name says)."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the file ({e.strerror or e}); check the path and its permissions") from e
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:
+        # EOFError: truncated stream; BadGzipFile (an OSError) / zlib.error: corrupted header or data.
+        raise DataError(
+            f"{path}: corrupted or truncated gzip data ({e}); delete the file and download or copy it again"
+        ) from e
+
+
+# ----------------------------------------------------------------------------------------------- IDX
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (MNIST format), gzipped or plain.
+
+    Returns an array of the header's shape (e.g. [N, 28, 28] images, [N] labels) in native byte order.
+    """
+    data = read_bytes(path)
+    fix = "the file is corrupted or not an IDX file: delete it and download or copy it again"
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise DataError(f"{path}: bad IDX magic number 0x{data[:4].hex() or 'empty'} (must start with 0x0000); {fix}")
+    code, ndim = data[2], data[3]
+    if code not in _IDX_DTYPES:
+        raise DataError(f"{path}: unknown IDX data type code 0x{code:02x} (expected 08, 09, 0b, 0c, 0d or 0e); {fix}")
+    if ndim == 0:
+        raise DataError(f"{path}: IDX header declares 0 dimensions; {fix}")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{path}: truncated IDX header ({len(data)} bytes, need {header}); {fix}")
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    dtype = np.dtype(_IDX_DTYPES[code])
+    count = math.prod(dims)
+    expected, actual = count * dtype.itemsize, len(data) - header
+    if actual != expected:
+        raise DataError(
+            f"{path}: IDX header declares shape {list(dims)} ({expected} bytes of data) "
+            f"but the file holds {actual} bytes; {fix}"
+        )
+    arr = np.frombuffer(data, dtype=dtype, count=count, offset=header).reshape(dims)
+    # astype copies: native byte order, and writable so torch.from_numpy does not warn.
+    return arr.astype(dtype.newbyteorder("="))
+
+
+# ---------------------------------------------------------------------------------------------- amat
+
+
+def read_amat(path: Path, width: int = 784) -> np.ndarray:
+    """Read a binary `.amat` text file (gzipped or plain): one row per line, `width` 0/1 values.
+
+    Returns uint8 [N, width]. Blank lines are skipped. Parsing is vectorised over the bytes (no per-line
+    Python): the 78 MB binarized-MNIST train file takes well under a second after gunzip.
+    """
+    text = read_bytes(path)
+    buf = np.frombuffer(text, dtype=np.uint8)
+    is01 = (buf | 1) == ord("1")  # '0' = 48 and '1' = 49 differ only in the lowest bit
+    # Validate by counting (no full-size temporaries kept); locate the culprit only when something is wrong.
+    n_valid = int(np.count_nonzero(is01)) + sum(int(np.count_nonzero(buf == ord(c))) for c in " \n\r\t")
+    if n_valid != buf.size:
+        space = (buf == ord(" ")) | (buf == ord("\n")) | (buf == ord("\r")) | (buf == ord("\t"))
+        raise _amat_value_error(path, text, int((~(is01 | space)).argmax()), width)
+    joined = is01[1:] & is01[:-1]  # two digits in a row: a value such as "10" or "11"
+    if joined.any():
+        raise _amat_value_error(path, text, int(joined.argmax()), width)
+    del joined
+
+    newlines = np.flatnonzero(buf == ord("\n"))
+    starts = np.concatenate(([0], newlines + 1))
+    starts = starts[starts < buf.size]  # no line after a final newline
+    if starts.size == 0:
+        raise DataError(f"{path}: the file is empty; expected one {width}-value 0/1 row per line")
+    ends = np.concatenate((newlines, [buf.size]))[: starts.size]
+    line_len = int(ends[0] - starts[0]) + 1
+    if buf.size % line_len == 0 and np.array_equal(ends - starts, np.full(starts.size, line_len - 1)):
+        # Every line has the same length (the official files): count per row of a 2-D view, in one pass.
+        counts = is01.view(np.uint8).reshape(-1, line_len).sum(axis=1, dtype=np.int32)
+    else:
+        counts = np.add.reduceat(is01.view(np.uint8), starts, dtype=np.int32)
+        counts[ends == starts] = 0  # reduceat returns the element itself for empty segments
+    wrong = (counts != 0) & (counts != width)
+    if wrong.any():
+        line = int(wrong.argmax())
+        raise DataError(
+            f"{path}, line {line + 1}: {int(counts[line])} values, expected {width} "
+            "(one row per line, values separated by spaces); fix or remove that line"
+        )
+    rows = int(np.count_nonzero(counts))
+    if rows == 0:
+        raise DataError(f"{path}: no data rows; expected one {width}-value 0/1 row per line")
+    return (buf[is01] - ord("0")).reshape(rows, width)
+
+
+def _amat_value_error(path: Path, text: bytes, pos: int, width: int) -> DataError:
+    """DataError for the token around byte `pos`, with its 1-based line number."""
+    line = text.count(b"\n", 0, pos) + 1
+    start = max(text.rfind(b" ", 0, pos), text.rfind(b"\t", 0, pos), text.rfind(b"\n", 0, pos)) + 1
+    end = pos
+    while end < len(text) and text[end : end + 1] not in (b" ", b"\t", b"\n", b"\r"):
+        end += 1
+    token = text[start : min(end, start + 20)].decode("utf-8", "replace")
+    return DataError(
+        f"{path}, line {line}: value {token!r} is not 0 or 1; an .amat file of binary data holds "
+        f"{width} space-separated 0/1 values per line"
+    )
+
+
+# ------------------------------------------------------------------------------------------ npy, npz
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """An array saved with `np.save` ([N, ...]); pickled object arrays are refused."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(
+            f"{path}: not a readable .npy array ({e}); save numeric data with numpy.save (no object arrays)"
+        ) from e
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of an `np.savez` archive, by key."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError, zlib.error) as e:
+        raise DataError(
+            f"{path}: not a readable .npz archive ({e}); save numeric arrays with numpy.savez (no object arrays)"
+        ) from e
+    except Exception as e:  # zipfile.BadZipFile and friends from a damaged archive
+        raise DataError(f"{path}: damaged .npz archive ({type(e).__name__}: {e}); save it again") from e
+
+
+# ----------------------------------------------------------------------------------------------- CSV
+
+
+def read_csv(path: Path) -> np.ndarray:
+    """A table of numbers, one row per line, optional header row (a first row with no numeric field).
+
+    Returns int64 [N, D] when every field is an integer literal, else float64 [N, D]. A non-numeric
+    field raises DataError naming the column (header name or 1-based index), line and value.
+    """
+    try:
+        text = read_bytes(path).decode("utf-8-sig")  # -sig: drop the byte-order mark spreadsheets write
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text ({e}); save the table as a UTF-8 CSV file") from e
+    fast = _read_csv_fast(text)
+    if fast is not None:
+        return fast
+    # Slow path, field by field: finds and names whatever the fast parser choked on.
+    reader = csv.reader(io.StringIO(text))
+    rows: list[list[str]] = []
+    lines: list[int] = []  # 1-based line of each row, for messages
+    try:
+        for row in reader:
+            fields = [f.strip() for f in row]
+            if any(fields):
+                rows.append(fields)
+                lines.append(reader.line_num)
+    except csv.Error as e:
+        raise DataError(f"{path}, line {reader.line_num}: malformed CSV ({e}); fix that line") from e
+    if not rows:
+        raise DataError(f"{path}: no rows; a CSV data file holds one example per line, numbers separated by commas")
+
+    header: list[str] | None = None
+    if not any(_is_number(f) for f in rows[0]):
+        header, rows, lines = rows[0], rows[1:], lines[1:]
+        if not rows:
+            raise DataError(f"{path}: only a header row, no data; add one example per line")
+    width = len(header) if header is not None else len(rows[0])
+    for row, line in zip(rows, lines):
+        if len(row) != width:
+            raise DataError(f"{path}, line {line}: {len(row)} columns, expected {width}; every row needs the same columns")
+
+    table = np.array(rows, dtype=str)
+    try:
+        return table.astype(np.int64)
+    except (ValueError, OverflowError):
+        pass
+    try:
+        return table.astype(np.float64)
+    except ValueError:
+        pass
+    # Some field is not a number: find the first one, column by column, to name it.
+    for j in range(width):
+        for i, value in enumerate(table[:, j]):
+            if not _is_number(str(value)):
+                column = f"column {header[j]!r} (column {j + 1})" if header is not None else f"column {j + 1}"
+                shown = repr(str(value)) if value else "an empty field"
+                raise DataError(
+                    f"{path}: {column} is not numeric: line {lines[i]} holds {shown}; "
+                    "a CSV data file must hold numbers only: drop or encode that column"
+                )
+    raise DataError(f"{path}: cannot read the table as numbers; a CSV data file must hold numbers only")  # unreachable
+
+
+def _read_csv_fast(text: str) -> np.ndarray | None:
+    """numpy's C parser on a well-formed table (about 5x faster than the csv module); None if anything is off."""
+    first = next((line for line in text.splitlines() if line.strip()), None)
+    if first is None:
+        return None
+    header = not any(_is_number(f.strip()) for f in next(csv.reader([first])))
+    skip = text.splitlines().index(first) + 1 if header else 0
+    for dtype in (np.int64, np.float64):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # e.g. "input contained no data": let the slow path explain
+                table = np.loadtxt(io.StringIO(text), dtype=dtype, delimiter=",", skiprows=skip, ndmin=2, quotechar='"', comments=None)
+        except (ValueError, OverflowError, Warning):
+            continue
+        return table if table.shape[0] > 0 else None
+    return None
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+# -------------------------------------------------------------------------------------- image folders
+
+
+def read_image_folder(
+    folder: Path, image_size: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """All .png/.jpg/.jpeg images under `folder` as uint8 [N, C, H, W] (C=1 grey, 3 colour), sorted by path.
+
+    Hidden files and folders are skipped. Images directly in `folder` have no labels; images in subfolders are labelled by their top-level
+    subfolder (class names sorted, label = index), returned as int64 [N] with the class names. With
+    `image_size=(H, W)` every image is resized (bilinear); without it all images must share one size.
+    """
+    from PIL import Image, UnidentifiedImageError  # Pillow only when images are read
+
+    paths = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES
+        and p.is_file()
+        # Hidden files and folders (.git, macOS "._x.png" resource forks) are not data.
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+    if not paths:
+        raise DataError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)} files, also in subfolders)")
+    top = [p.relative_to(folder).parts for p in paths]
+    in_subfolders = [len(parts) > 1 for parts in top]
+    if any(in_subfolders) and not all(in_subfolders):
+        loose = paths[in_subfolders.index(False)]
+        raise DataError(
+            f"{folder}: images both directly in the folder ({loose.name}) and in subfolders; put every image "
+            "in a class subfolder (labels come from subfolder names) or all of them directly in the folder"
+        )
+    classes = sorted({parts[0] for parts in top}) if all(in_subfolders) else []
+
+    # First pass reads headers only (cheap): sizes and modes decide the common shape before decoding.
+    headers = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                headers.append((im.size, im.mode))
+        except (OSError, UnidentifiedImageError, ValueError) as e:
+            raise DataError(f"{p}: cannot read the image ({e}); remove or replace that file") from e
+    grey = all(mode in _GREY_MODES for _, mode in headers)
+    if image_size is None:
+        first = headers[0][0]
+        odd = next((i for i, (size, _) in enumerate(headers) if size != first), None)
+        if odd is not None:
+            (w0, h0), (w1, h1) = first, headers[odd][0]
+            raise DataError(
+                f"{folder}: images differ in size ({paths[0].name} is {h0}x{w0}, {paths[odd].name} is {h1}x{w1}, "
+                f"height x width); give --image-size H W (e.g. --image-size {h0} {w0}) to resize them all"
+            )
+    arrays = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                im = im.convert("L" if grey else "RGB")  # drops alpha; palette images become RGB
+                if image_size is not None and im.size != (image_size[1], image_size[0]):
+                    im = im.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
+                a = np.asarray(im, dtype=np.uint8)
+        except (OSError, ValueError) as e:  # truncated or corrupt pixel data shows up only when decoding
+            raise DataError(f"{p}: cannot read the image ({e}); remove or replace that file") from e
+        arrays.append(a[None] if grey else a.transpose(2, 0, 1))
+    x = np.stack(arrays)
+    y = np.array([classes.index(parts[0]) for parts in top], dtype=np.int64) if classes else None
+    return x, y, classes
+
+
+# ----------------------------------------------------------------------------------- arrays -> values
+
+
+def encode(arrays: list[np.ndarray], names: list[str]) -> tuple[list[np.ndarray], int | None]:
+    """Apply the dtype rules jointly to arrays of one dataset (e.g. its pre-made splits), named for messages.
+
+    bool, or integers / floats that are all 0 or 1 -> uint8, levels 2; integers all in 0..255 -> uint8,
+    levels 256; other numbers -> float32, levels None. NaN/inf or non-numeric arrays raise DataError.
+    """
+    kinds = {a.dtype.kind for a in arrays}
+    if not kinds <= {"b", "i", "u", "f"}:
+        i = next(i for i, a in enumerate(arrays) if a.dtype.kind not in "biuf")
+        raise DataError(f"{names[i]}: unsupported element type {arrays[i].dtype}; save numbers (integers or floats)")
+    nonempty = [a for a in arrays if a.size]
+    if kinds == {"b"}:
+        return [a.astype(np.uint8) for a in arrays], 2
+    if kinds <= {"b", "i", "u"}:
+        lo = min(int(a.min()) for a in nonempty) if nonempty else 0
+        hi = max(int(a.max()) for a in nonempty) if nonempty else 0
+        if 0 <= lo and hi <= 255:
+            return [a.astype(np.uint8) for a in arrays], 2 if hi <= 1 else 256
+        return [a.astype(np.float32) for a in arrays], None
+    for a, name in zip(arrays, names):
+        finite = np.isfinite(a)
+        if not finite.all():
+            row = int(np.argwhere(~finite)[0][0])
+            raise DataError(f"{name}: NaN or infinite values (first in row {row}, counting from 0); remove or fill them in")
+    if all(np.all((a == 0) | (a == 1)) for a in nonempty):
+        return [a.astype(np.uint8) for a in arrays], 2
+    biggest = max((float(np.abs(a).max()) for a in nonempty), default=0.0)
+    if biggest > float(np.finfo(np.float32).max):
+        raise DataError(f"{names[0]}: values up to {biggest:.3g} do not fit float32; rescale the data")
+    return [a.astype(np.float32) for a in arrays], None
+
+
+def as_examples(x: np.ndarray, what: str) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Reshape an array of examples to [N, *data_shape] and name its data shape.
+
+    [N] -> (1,); [N, D] -> (D,); [N, H, W] -> (1, H, W); [N, C, H, W] with C in (1, 3) -> (C, H, W);
+    channels-last [N, H, W, C] with C in (1, 3) is transposed to channels-first.
+    """
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise DataError(f"{what}: no examples (array shape {list(x.shape)}); expected an array [N, ...] with N > 0")
+    if x.ndim == 1:
+        return x.reshape(-1, 1), (1,)
+    if x.ndim == 2:
+        return x, (x.shape[1],)
+    if x.ndim == 3:
+        return x[:, None], (1, x.shape[1], x.shape[2])
+    if x.ndim == 4 and x.shape[1] in (1, 3):
+        return x, tuple(x.shape[1:])
+    if x.ndim == 4 and x.shape[3] in (1, 3):
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        return x, tuple(x.shape[1:])
+    raise DataError(
+        f"{what}: cannot read array shape {list(x.shape)} as examples; expected [N, D] (table), [N, H, W] "
+        "(grey images) or [N, C, H, W] with C = 1 or 3"
+    )
+
+
+def as_labels(y: np.ndarray, n: int, what: str) -> np.ndarray:
+    """Labels as int64 [n]: integers, integral floats, or strings (numbered in sorted order)."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.shape[0] != n:
+        raise DataError(f"{what}: labels have shape {list(y.shape)} but there are {n} examples; save one label per example")
+    if y.dtype.kind in "US":
+        return np.unique(y, return_inverse=True)[1].astype(np.int64)
+    if y.dtype.kind in "biu":
+        return y.astype(np.int64)
+    if y.dtype.kind == "f" and np.isfinite(y).all() and np.all(y == np.round(y)):
+        return y.astype(np.int64)
+    raise DataError(f"{what}: labels must be integers or class names, got {y.dtype} values; save integer labels")
+
+
+# --------------------------------------------------------------------------------- value transforms
+
+
+def to_unit(x: torch.Tensor, levels: int | None) -> torch.Tensor:
+    """Stored values -> float32 in [0, 1]: x / (levels - 1). Real-valued data (levels None) only becomes float32.
+
+    Shapes are unchanged ([B, *data_shape] -> same).
+    """
+    if levels is None:
+        return x.to(torch.float32)
+    if levels < 2:
+        raise DataError(f"levels must be at least 2 to scale data to [0, 1], got {levels}")
+    return x.to(torch.float32) / (levels - 1)
+
+
+def binarize(x_unit: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One Bernoulli draw per dimension with probability `x_unit` (in [0, 1]): float32 0/1, same shape.
+
+    Dynamic binarization draws afresh every batch; pass a seeded generator for reproducible draws.
+    """
+    return torch.bernoulli(x_unit.to(torch.float32), generator=generator)
+
+
+# Largest float32 below 1: (levels - 1 + u) / levels can round up to exactly 1.0 in float32 when u is near 1.
+_BELOW_ONE = 1.0 - 2.0**-24
+
+
+def dequantize(x: torch.Tensor, levels: int, generator: torch.Generator) -> torch.Tensor:
+    """Uniform dequantization: (x + u) / levels with u ~ U[0, 1), float32 in [0, 1), same shape.
+
+    `x` holds integers in 0..levels-1 (the stored uint8 data). A density on the result, minus
+    log(levels) per dimension, bounds the discrete log-likelihood (Theis et al. 2016).
+    """
+    u = torch.rand(x.shape, generator=generator, dtype=torch.float32, device=x.device)
+    return ((x.to(torch.float32) + u) / levels).clamp_(max=_BELOW_ONE)

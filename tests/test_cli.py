@@ -1,0 +1,181 @@
+"""The command line end to end on tiny data: a table of runs, exact resume, and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors.numpy import load_file
+
+from vaekit.cli import main
+
+TINY = ["--epochs", "2", "--hidden", "16", "--latent-dim", "2", "--batch-size", "32"]
+EVAL_KEYS = {"dataset", "split", "n", "elbo", "reconstruction", "kl", "log_likelihood", "log_likelihood_stderr",
+             "importance_samples", "gap", "bits_per_dim", "active_units", "latent_dim"}
+
+
+def _binary_npy(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    path = tmp_path / "binary.npy"
+    np.save(path, (rng.random((80, 6, 6)) < 0.3).astype(np.float32))
+    return path
+
+
+def _table_csv(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(1)
+    path = tmp_path / "table.csv"
+    rows = rng.normal(size=(90, 4)) @ rng.normal(size=(4, 4))
+    path.write_text("a,b,c,d\n" + "\n".join(",".join(f"{v:.5f}" for v in row) for row in rows) + "\n")
+    return path
+
+
+def _png_folder(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(2)
+    folder = tmp_path / "pngs"
+    for label in ("cats", "dogs"):
+        (folder / label).mkdir(parents=True)
+        for i in range(20):
+            Image.fromarray(rng.integers(0, 256, (10, 12), dtype=np.uint8)).save(folder / label / f"{i}.png")
+    return folder
+
+
+CASES = {
+    "digits-mlp-bernoulli": (lambda tmp: "digits", []),
+    "npy-conv-bernoulli": (_binary_npy, ["--network", "conv"]),
+    "csv-gaussian": (_table_csv, ["--likelihood", "gaussian"]),
+    "png-continuous-bernoulli": (_png_folder, ["--likelihood", "continuous-bernoulli"]),
+    "png-conv-gaussian-fixed": (_png_folder, ["--likelihood", "gaussian-fixed", "--network", "conv"]),
+}
+
+
+def _run(args: list[str], capsys) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_train_evaluate_sample_reconstruct_encode(case, tmp_path, capsys):
+    make_data, options = CASES[case]
+    data = str(make_data(tmp_path))
+    run = tmp_path / "run"
+    code, out, err = _run(["train", "--data", data, "--out", str(run), *TINY, *options, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["epochs"] == 2
+    for name in ("config.json", "model.safetensors", "state.safetensors", "state.json", "metrics.jsonl"):
+        assert (run / name).is_file()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2] and all(np.isfinite(r["valid_elbo_nats"]) for r in rows)
+
+    code, out, err = _run(["evaluate", str(run), "--importance-samples", "20", "--json"], capsys)
+    assert code == 0, err
+    figures = json.loads(out)
+    assert EVAL_KEYS <= set(figures)
+    assert figures["log_likelihood"] >= figures["elbo"] - 1.0  # the estimate sits above the bound (up to noise)
+    assert (figures["bits_per_dim"] is None) == (case == "csv-gaussian")
+
+    is_image = case != "csv-gaussian"
+    code, out, err = _run(["sample", str(run), "-n", "6"], capsys)
+    assert code == 0, err
+    assert Path(out.strip()).is_file() and Path(out.strip()).suffix == (".png" if is_image else ".csv")
+    if is_image:
+        code, out, err = _run(["reconstruct", str(run), "-n", "4"], capsys)
+        assert code == 0, err
+        with Image.open(out.strip()) as picture:
+            assert picture.format == "PNG"
+
+    code, out, err = _run(["encode", str(run), "--out", str(tmp_path / "z.npz")], capsys)
+    assert code == 0, err
+    z = np.load(tmp_path / "z.npz")
+    assert z["test_loc"].shape[1] == 2 and (z["test_variance"] > 0).all()
+    assert ("test_labels" in z) == (case in ("digits-mlp-bernoulli", "png-continuous-bernoulli", "png-conv-gaussian-fixed"))
+
+
+def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path, capsys):
+    common = ["--data", "digits", "--hidden", "16", "--latent-dim", "3", "--batch-size", "64", "--seed", "5"]
+    assert _run(["train", *common, "--epochs", "4", "--out", str(tmp_path / "full")], capsys)[0] == 0
+    assert _run(["train", *common, "--epochs", "2", "--out", str(tmp_path / "part")], capsys)[0] == 0
+    code, _, err = _run(["train", "--out", str(tmp_path / "part"), "--resume", "--epochs", "4"], capsys)
+    assert code == 0, err
+    for name in ("state.safetensors", "model.safetensors"):
+        full, part = load_file(tmp_path / "full" / name), load_file(tmp_path / "part" / name)
+        assert full.keys() == part.keys()
+        for key in full:
+            np.testing.assert_array_equal(full[key], part[key], err_msg=f"{name}:{key}")
+    full_rows = (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()
+    part_rows = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
+    strip = lambda rows: [{k: v for k, v in json.loads(r).items() if "second" not in k} for r in rows]
+    assert strip(full_rows) == strip(part_rows)
+
+
+def _corrupt_idx(tmp_path: Path) -> Path:
+    path = tmp_path / "bad-idx"
+    path.mkdir()
+    (path / "x.npy").write_bytes(b"\x00\x00\x08\x03 not a real file")
+    return path / "x.npy"
+
+
+def _text_column_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "text.csv"
+    path.write_text("a,b\n1,2\n3,cat\n" + "\n".join(f"{i},{i}" for i in range(20)) + "\n")
+    return path
+
+
+BAD = {
+    "missing file": (lambda tmp: ["train", "--data", str(tmp / "nope.npy"), "--out", str(tmp / "r")], "nope.npy"),
+    "corrupted array": (lambda tmp: ["train", "--data", str(_corrupt_idx(tmp)), "--out", str(tmp / "r")], "x.npy"),
+    "csv with a text column": (lambda tmp: ["train", "--data", str(_text_column_csv(tmp)), "--out", str(tmp / "r"),
+                                            "--likelihood", "gaussian"], "b"),
+    "bernoulli on grey levels": (lambda tmp: ["train", "--binarize", "none", "--out", str(tmp / "r")], "--binarize"),
+    "unknown option": (lambda tmp: ["train", "--latent", "3"], "--latent"),
+    "bad value": (lambda tmp: ["train", "--epochs", "0", "--out", str(tmp / "r")], "epochs"),
+    "not a run": (lambda tmp: ["evaluate", str(tmp)], "config.json"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys):
+    make_args, mentioned = BAD[case]
+    code, out, err = _run(make_args(tmp_path), capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and mentioned in lines[0] and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_run_that_does_not_match_its_config_is_refused(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _run(["train", "--out", str(run), *TINY], capsys)[0] == 0
+    config = json.loads((run / "config.json").read_text())
+    config["model"]["latent_dim"] = 5
+    (run / "config.json").write_text(json.dumps(config))
+    code, _, err = _run(["evaluate", str(run)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "model.safetensors" in err
+
+
+def test_existing_run_directory_is_never_overwritten(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _run(["train", "--out", str(run), *TINY], capsys)[0] == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    code, _, err = _run(["train", "--out", str(run), *TINY], capsys)
+    assert code == 2 and "--resume" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    (tmp_path / "z.npz").write_bytes(b"precious")
+    code, _, err = _run(["encode", str(run), "--out", str(tmp_path / "z.npz")], capsys)
+    assert code == 2 and (tmp_path / "z.npz").read_bytes() == b"precious"
+
+
+def test_real_subprocess(tmp_path):
+    run = tmp_path / "run"
+    ok = subprocess.run([sys.executable, "-m", "vaekit", "train", "--out", str(run), *TINY],
+                        capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert "best validation ELBO" in ok.stdout and "nats" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "vaekit", "evaluate", str(tmp_path / "missing")],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
