@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.distributions import kl_divergence
+from torch.distributions import Distribution, kl_divergence
 
 from vaekit.model import VAE
 
@@ -57,9 +57,13 @@ def elbo(model: VAE, x: Tensor, num_samples: int = 1, analytic_kl: bool = True) 
     return ElboTerms(elbo=reconstruction - kl, reconstruction=reconstruction, kl=kl)
 
 
-def log_weights(model: VAE, x: Tensor, num_samples: int) -> Tensor:
-    """Importance log-weights log w_k = log p(x, z_k) - log q(z_k|x), z_k ~ q(z|x); shape (K, B), nats."""
-    qz_x = model.encode(x)
+def log_weights(model: VAE, x: Tensor, num_samples: int, proposal: Distribution | None = None) -> Tensor:
+    """Importance log-weights log w_k = log p(x, z_k) - log q(z_k|x), z_k ~ q(z|x); shape (K, B), nats.
+
+    Args:
+        proposal: q(z|x) with batch [B] and event [latent_dim]; the encoder's `model.encode(x)` by default.
+    """
+    qz_x = model.encode(x) if proposal is None else proposal
     z = qz_x.rsample((num_samples,))  # (K, B, d)
     return model.log_joint(x, z) - qz_x.log_prob(z)
 

@@ -13,16 +13,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+from torch.distributions import Independent, Normal, kl_divergence
 
-from vaekit.bounds import elbo, log_weights
+from vaekit.bounds import elbo
 from vaekit.model import VAE
-
-if TYPE_CHECKING:
-    from vaekit.runs import Run
 
 # Rows of (importance sample, datapoint) pairs decoded at once: bounds memory to about
 # _ROWS * D * 4 bytes per decoder output (0.1 GB for 784-dimensional data) whatever K and the split size.
@@ -31,16 +28,19 @@ _ROWS = 32768
 
 @dataclass(frozen=True)
 class LogLikelihood:
-    """Importance-sampled log p(x) over a set of datapoints.
+    """Importance-sampled log p(x) over a set of datapoints, with the ELBO from the same samples.
 
     Attributes:
         values: per-datapoint estimates logsumexp_k(log w_k) - log K, [N] float64, nats.
         ess: per-datapoint effective sample size (sum w)^2 / sum w^2 of the weights, [N], between 1 and K.
+        elbo: per-datapoint ELBO of the proposal, mean_k log p(x|z_k) - KL(q || p(z)) over the same K samples,
+            [N] float64, nats; `values - elbo` estimates KL(q(z|x) || p(z|x)).
         num_samples: K.
     """
 
     values: Tensor
     ess: Tensor
+    elbo: Tensor
     num_samples: int
 
     @property
@@ -54,6 +54,11 @@ class LogLikelihood:
         n = self.values.numel()
         return float(self.values.std() / math.sqrt(n)) if n > 1 else float("nan")
 
+    @property
+    def gap(self) -> Tensor:
+        """Per-datapoint log p(x) - ELBO, [N], nats: an estimate of KL(q(z|x) || p(z|x))."""
+        return self.values - self.elbo
+
 
 def batches(x: Tensor, batch_size: int) -> Iterator[Tensor]:
     """Consecutive slices of x along its first dimension."""
@@ -62,7 +67,13 @@ def batches(x: Tensor, batch_size: int) -> Iterator[Tensor]:
 
 
 @torch.inference_mode()
-def log_likelihood(model: VAE, x: Tensor, num_samples: int = 1000, batch_size: int | None = None) -> LogLikelihood:
+def log_likelihood(
+    model: VAE,
+    x: Tensor,
+    num_samples: int = 1000,
+    batch_size: int | None = None,
+    proposal: tuple[Tensor, Tensor] | None = None,
+) -> LogLikelihood:
     """Importance-sampled estimate of log p(x) with q(z|x) as the proposal [1].
 
     log p(x) ~= log (1/K) sum_k exp(log p(x, z_k) - log q(z_k|x)), z_k ~ q(z|x). The estimate is biased low for
@@ -74,25 +85,44 @@ def log_likelihood(model: VAE, x: Tensor, num_samples: int = 1000, batch_size: i
         x: data [N, *data_shape], already preprocessed as the model saw it in training.
         num_samples: K.
         batch_size: datapoints per chunk; by default as many as keep K_chunk * B near 32k rows.
+        proposal: (loc, scale), each [N, latent_dim], of a diagonal-Gaussian proposal to use instead of the
+            encoder's q(z|x) (e.g. the per-datapoint optimum q*).
 
     Returns:
-        `LogLikelihood` with per-datapoint values and effective sample sizes.
+        `LogLikelihood` with per-datapoint values, effective sample sizes and ELBOs.
+
+    Example:
+        >>> result = log_likelihood(model, x_test, num_samples=5000)
+        >>> print(f"{result.mean:.2f} +- {result.stderr:.2f} nats")
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     batch_size = batch_size or max(1, min(x.shape[0], _ROWS // min(num_samples, _ROWS)))
     chunk = max(1, min(num_samples, _ROWS // batch_size))
-    values, ess = [], []
-    for xb in batches(x, batch_size):
+    pz = model.prior()
+    values, ess, elbos = [], [], []
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start : start + batch_size]
+        if proposal is None:
+            qz_x = model.encode(xb)
+        else:
+            qz_x = Independent(Normal(*(p[start : start + batch_size] for p in proposal)), 1)
+        # Like `bounds.log_weights`, but keeping log p(x|z) apart so that the ELBO comes from the same samples.
         lse = torch.full((xb.shape[0],), -math.inf, dtype=torch.float64, device=x.device)
         lse2 = lse.clone()
-        for start in range(0, num_samples, chunk):
-            log_w = log_weights(model, xb, min(chunk, num_samples - start)).double()  # (k, B)
+        reconstruction = torch.zeros_like(lse)
+        for k_start in range(0, num_samples, chunk):
+            z = qz_x.sample((min(chunk, num_samples - k_start),))  # (k, B, d)
+            log_px_z = model.decode(z).log_prob(xb)  # (k, B)
+            log_w = (log_px_z + pz.log_prob(z) - qz_x.log_prob(z)).double()
             lse = torch.logaddexp(lse, torch.logsumexp(log_w, 0))
             lse2 = torch.logaddexp(lse2, torch.logsumexp(2 * log_w, 0))
+            reconstruction += log_px_z.double().sum(0)
         values.append(lse - math.log(num_samples))
         ess.append(torch.exp(2 * lse - lse2))
-    return LogLikelihood(values=torch.cat(values).cpu(), ess=torch.cat(ess).cpu(), num_samples=num_samples)
+        elbos.append(reconstruction / num_samples - kl_divergence(qz_x, pz).double())
+    return LogLikelihood(values=torch.cat(values).cpu(), ess=torch.cat(ess).cpu(), elbo=torch.cat(elbos).cpu(),
+                         num_samples=num_samples)
 
 
 @dataclass(frozen=True)
@@ -117,7 +147,7 @@ def summarize(model: VAE, x: Tensor, batch_size: int = 1024, analytic_kl: bool =
         terms = elbo(model, xb, analytic_kl=analytic_kl)
         totals += torch.stack([terms.elbo.sum(), terms.reconstruction.sum(), terms.kl.sum()]).double().cpu()
         qz_x = model.encode(xb).base_dist  # Normal, batch (B, d)
-        kl_dims += torch.distributions.kl_divergence(qz_x, model.prior().base_dist).double().sum(0).cpu()
+        kl_dims += kl_divergence(qz_x, model.prior().base_dist).double().sum(0).cpu()
         locs.append(qz_x.loc.double().cpu())
     n = x.shape[0]
     variance = torch.cat(locs).var(0, correction=0) if n > 1 else torch.zeros(model.latent_dim, dtype=torch.float64)
@@ -134,38 +164,3 @@ def summarize(model: VAE, x: Tensor, batch_size: int = 1024, analytic_kl: bool =
 def bits_per_dim(log_prob: float, num_dims: int) -> float:
     """-log P(x) / (D log 2): a discrete log-probability (nats per datapoint) in bits per dimension."""
     return -log_prob / (num_dims * math.log(2))
-
-
-def evaluate_run(run: Run, *, split: str = "test", num_samples: int = 1000, limit: int | None = None) -> dict:
-    """The figures of `vaekit evaluate --json` for one split of a run's data.
-
-    Log-probabilities (`elbo`, `reconstruction`, `log_likelihood`) are of the data as stored: under
-    dequantization they include the -D log(levels) term, so they bound the discrete log-probability and compare
-    with discrete models. All are means per datapoint in nats; `gap` = log_likelihood - elbo.
-    """
-    splits = run.load_splits()
-    x = run.pipeline.fixed(getattr(splits, f"x_{split}")[:limit], split)
-    model = run.model
-    num_dims = math.prod(model.data_shape)
-    offset = run.pipeline.log_prob_offset(num_dims)
-    summary = summarize(model, x)
-    ll = log_likelihood(model, x, num_samples)
-    discrete = run.pipeline.binary or run.pipeline.dequantize
-    return {
-        "dataset": splits.name,
-        "split": split,
-        "n": int(x.shape[0]),
-        "elbo": summary.elbo + offset,
-        "reconstruction": summary.reconstruction + offset,
-        "kl": summary.kl,
-        "log_likelihood": ll.mean + offset,
-        "log_likelihood_stderr": ll.stderr,
-        "importance_samples": num_samples,
-        "gap": ll.mean - summary.elbo,
-        "bits_per_dim": bits_per_dim(ll.mean + offset, num_dims) if discrete else None,
-        "active_units": summary.active_units,
-        "latent_dim": model.latent_dim,
-        "kl_per_dim": summary.kl_per_dim,
-        "log_prob_offset": offset,
-        "units": "nats per datapoint",
-    }
