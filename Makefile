@@ -24,7 +24,9 @@ demo: setup
 	$(BIN)/vaekit evaluate $(RUN)
 	$(BIN)/vaekit sample $(RUN)
 	$(BIN)/vaekit reconstruct $(RUN)
-	@echo "outputs: $(RUN)/ (config.json, model.safetensors, metrics.jsonl, samples.png, reconstructions.png)"
+	$(BIN)/vaekit report $(RUN)
+	@echo "outputs in $(RUN)/: config.json, model.safetensors, metrics.jsonl, evaluation.json, samples.png, reconstructions.png"
+	@echo "report: $(abspath $(RUN))/report.html"
 
 test: setup-dev
 	$(BIN)/python -m pytest -q
