@@ -179,3 +179,22 @@ def test_real_subprocess(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "vaekit", "evaluate", str(tmp_path / "missing")],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+def test_evaluate_with_gaps_probe_and_baselines(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _run(["train", "--out", str(run), *TINY], capsys)[0] == 0
+    code, out, err = _run(["evaluate", str(run), "--importance-samples", "50", "--gaps", "5", "--gap-steps", "20",
+                           "--probe", "--baselines", "--json"], capsys)
+    assert code == 0, err
+    f = json.loads(out)
+    assert f["gap_points"] == 5
+    assert abs(f["approximation_gap"] + f["amortization_gap"] - f["total_gap"]) < 1e-9
+    assert 0 <= f["probe"]["latent_accuracy"] <= 1 and f["probe"]["raw_accuracy"] > 0.5  # digits: linearly easy
+    assert {row["name"] for row in f["baselines"]} >= {"factorised Bernoulli", "mixture of Bernoullis", "binary KDE"}
+    saved = json.loads((run / "evaluation.json").read_text())
+    assert len(saved["per_datapoint"]["gap"]) == f["n"]
+    code, out, err = _run(["baselines", "--data", "digits", "--json"], capsys)
+    assert code == 0, err
+    # Without binarization, 17-level digits get the continuous estimators on dequantized data.
+    assert {row["name"] for row in json.loads(out)["baselines"]} >= {"factorised Gaussian", "Gaussian KDE"}

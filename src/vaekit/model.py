@@ -23,7 +23,7 @@ class ModelConfig:
 
     data_shape: tuple[int, ...] = field(default=(1, 8, 8), metadata={"cli": False})
     latent_dim: int = field(default=8, metadata={"help": "dimension d of z"})
-    hidden: tuple[int, ...] = field(default=(256,), metadata={"help": "hidden layer widths (encoder order)"})
+    hidden: tuple[int, ...] = field(default=(512,), metadata={"help": "hidden layer widths (encoder order)"})
     likelihood: str = field(default="bernoulli", metadata={"help": "observation model p(x|z)", "choices": tuple(LIKELIHOODS)})
     network: str = field(default="mlp", metadata={"help": "encoder/decoder body", "choices": NETWORKS})
     # A floor on q's scale keeps log q(z|x) finite when the encoder tries to collapse a dimension to a point.

@@ -45,7 +45,7 @@ class DataConfig:
 class TrainConfig:
     """How to train; saved in config.json beside the weights."""
 
-    epochs: int = field(default=100, metadata={"help": "passes over the training split"})
+    epochs: int = field(default=300, metadata={"help": "passes over the training split"})
     batch_size: int = field(default=128, metadata={"help": "datapoints per gradient step"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
     seed: int = field(default=0, metadata={"help": "seed of initialisation, shuffling and sampling"})
