@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal
 
+from vaekit.errors import DataError
 from vaekit.likelihoods import LIKELIHOODS, ObservationModel
 from vaekit.networks import NETWORKS, build
 
@@ -108,3 +109,15 @@ class VAE(nn.Module):
         z = torch.randn(n, self.latent_dim, generator=generator, device=self.prior_loc.device)
         px_z = self.decode(z)
         return px_z.mean if mean else px_z.sample()
+
+
+@torch.no_grad()
+def check_support(model: VAE, x: Tensor, what: str) -> None:
+    """Raise `DataError` unless every row of x [N, *data_shape] lies in the support of the model's p(x|z)."""
+    z = torch.zeros(1, model.latent_dim, device=model.prior_loc.device, dtype=model.prior_loc.dtype)
+    px_z = model.decode(z)
+    inside = px_z.support.check(x)
+    if not bool(inside.all()):
+        bad = int((~inside).sum())
+        raise DataError(f"{what}: {bad} of {len(x)} rows lie outside the support of the {model.config.likelihood} "
+                        f"likelihood ({px_z.support}); choose a likelihood that fits the data")

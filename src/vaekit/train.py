@@ -11,11 +11,12 @@ import dataclasses
 import math
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.distributions import Distribution
 
 from vaekit import __version__
 from vaekit import checkpoint as ckpt
@@ -23,7 +24,8 @@ from vaekit.bounds import elbo
 from vaekit.data import Splits
 from vaekit.errors import DataError, RunError
 from vaekit.evaluate import summarize
-from vaekit.model import VAE
+from vaekit.likelihoods import unchecked
+from vaekit.model import VAE, check_support
 from vaekit.pipeline import BINARIZE, Pipeline
 
 
@@ -106,6 +108,13 @@ def pipeline_for(model: VAE, splits: Splits, config: TrainConfig) -> Pipeline:
     return pipeline
 
 
+def _objective(model: VAE, x: torch.Tensor, num_samples: int, analytic_kl: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training loss -mean ELBO, and the batch's sums of (elbo, reconstruction, kl) for the epoch's means."""
+    terms = elbo(model, x, num_samples, analytic_kl)
+    sums = torch.stack([terms.elbo.sum(), terms.reconstruction.sum(), terms.kl.sum()]).detach()
+    return -terms.elbo.mean(), sums
+
+
 def _state_tensors(model: VAE, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> tuple[dict, dict]:
     optim_tensors, optim_meta = ckpt.optimizer_to_tensors(optimizer)
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
@@ -170,6 +179,16 @@ def fit(
     torch.manual_seed(config.seed)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     model.to(device)
+    x_train = splits.x_train.to(device)
+    # Deterministic pipelines are applied once; stochastic ones draw fresh noise for every batch.
+    train_view = None if pipeline.stochastic else pipeline.fixed(x_train, "train")
+    x_valid = pipeline.fixed(splits.x_valid.to(device), "valid")
+    n = x_train.shape[0]
+    steps = math.ceil(n / config.batch_size)
+    # Check the data against the likelihood's support once, so the loop can run unchecked.
+    sample_view = pipeline.fresh(x_train[:256], torch.Generator(device=device).manual_seed(0))
+    for name, view in (("train", train_view if train_view is not None else sample_view), ("validation", x_valid)):
+        check_support(model, view, f"{splits.name} ({name} split)")
     # Fused Adam runs the whole update as one kernel per parameter group (CPU and CUDA since torch 2.4).
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     history: list[dict] = []
@@ -194,20 +213,9 @@ def fit(
                         "data_shape": list(splits.data_shape), "splits": splits.sizes()},
         })
 
-    x_train = splits.x_train.to(device)
-    # Deterministic pipelines are applied once; stochastic ones draw fresh noise for every batch.
-    train_view = None if pipeline.stochastic else pipeline.fixed(x_train, "train")
-    x_valid = pipeline.fixed(splits.x_valid.to(device), "valid")
-    n = x_train.shape[0]
-    steps = math.ceil(n / config.batch_size)
     start = len(history) + 1
-
-    bar = _Progress(config.epochs, steps) if progress and start <= config.epochs else None
-    previous_validation = Distribution._validate_args
-    # The data was checked once above; per-step support checks would cost a pass over every batch.
-    Distribution.set_default_validate_args(False)
     torch.set_flush_denormal(True)  # denormal floats in late training slow CPU matrix products several-fold
-    try:
+    with unchecked(), _progress(progress and start <= config.epochs, config.epochs, steps) as bar:
         for epoch in range(start, config.epochs + 1):
             model.train()
             t0 = time.perf_counter()
@@ -216,12 +224,11 @@ def fit(
             for step in range(steps):
                 index = order[step * config.batch_size : (step + 1) * config.batch_size]
                 xb = train_view[index] if train_view is not None else pipeline.fresh(x_train[index], generator)
-                terms = elbo(model, xb, config.num_samples, config.analytic_kl)
-                loss = -terms.elbo.mean()
+                loss, sums = _objective(model, xb, config.num_samples, config.analytic_kl)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                totals += torch.stack([terms.elbo.sum(), terms.reconstruction.sum(), terms.kl.sum()]).detach()
+                totals += sums
                 if bar is not None and (step % 20 == 0 or step == steps - 1):
                     rows = min(n, (step + 1) * config.batch_size)
                     bar.step(epoch, step + 1, totals / rows, rows / (time.perf_counter() - t0))
@@ -264,13 +271,19 @@ def fit(
                 ckpt.write_metrics(run_path / ckpt.METRICS, history)
             if bar is not None:
                 bar.epoch_done(epoch, row)
-    finally:
-        Distribution.set_default_validate_args(previous_validation)
-        if bar is not None:
-            bar.close()
     if best_weights is not None:
         model.load_state_dict(best_weights)
     return FitResult(history=history, best_epoch=best_epoch, best_valid_elbo=best_valid, pipeline=pipeline, run_dir=run_path)
+
+
+@contextmanager
+def _progress(wanted: bool, epochs: int, steps: int) -> Iterator[_Progress | None]:
+    bar = _Progress(epochs, steps) if wanted else None
+    try:
+        yield bar
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 class _Progress:
