@@ -198,3 +198,13 @@ def test_evaluate_with_gaps_probe_and_baselines(tmp_path, capsys):
     assert code == 0, err
     # Without binarization, 17-level digits get the continuous estimators on dequantized data.
     assert {row["name"] for row in json.loads(out)["baselines"]} >= {"factorised Gaussian", "Gaussian KDE"}
+
+
+def test_resume_refuses_options_that_would_change_the_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _run(["train", "--out", str(run), *TINY], capsys)[0] == 0
+    code, _, err = _run(["train", "--out", str(run), "--resume", "--lr", "0.1"], capsys)
+    assert code == 2 and "--lr" in err and len(err.strip().splitlines()) == 1
+    code, _, err = _run(["train", "--out", str(run), "--resume", "--epochs", "3"], capsys)
+    assert code == 0, err
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 3

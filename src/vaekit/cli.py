@@ -123,6 +123,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         if args.out is None:
             raise VaekitError("--resume needs --out RUN, the run directory to continue")
+        fixed = [f.name for cls in (DataConfig, ModelConfig, TrainConfig) for f in dataclasses.fields(cls)
+                 if f.name not in ("epochs", "device") and getattr(args, f.name, None) is not None]
+        if fixed:
+            flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
+            raise VaekitError(f"{flags}: a resumed run keeps its saved configuration; only --epochs and --device "
+                              "may change (start a new run with another --out to change the rest)")
         run = open_run(args.out)
         data_config, model_config = run.data_config, run.model_config
         train_config = _config_from(TrainConfig, argparse.Namespace(epochs=args.epochs, device=args.device),

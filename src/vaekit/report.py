@@ -32,6 +32,7 @@ from PIL import Image
 from torch import Tensor
 
 from vaekit import __version__, plots
+from vaekit.data.formats import is_number
 from vaekit.checkpoint import METRICS, atomic_write, read_json
 from vaekit.errors import RunError
 from vaekit.evaluate import Summary, batches, summarize
@@ -174,17 +175,9 @@ def _feature_names(run: Run, num_features: int) -> list[str] | None:
     except (OSError, UnicodeDecodeError, csv.Error):
         return None
     names = [h.strip() for h in header]
-    if len(names) != num_features or any(_is_number(n) for n in names):
+    if len(names) != num_features or any(is_number(n) for n in names):
         return None  # no header row (as the CSV reader decides), or not one name per feature
     return [n.replace("$", r"\$") for n in names]  # a literal $, not matplotlib's maths mode
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _tabular_pictures(run: Run, x: Tensor, y: Tensor | None, folder: Path) -> list[Picture]:

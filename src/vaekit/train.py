@@ -198,6 +198,9 @@ def fit(
         meta = _restore(run_path, model, optimizer, generator)
         history, best_epoch, best_valid = meta["history"], meta["best_epoch"], meta["best_valid_elbo"]
         best_weights = ckpt.load_tensors(run_path / ckpt.WEIGHTS)
+        saved = ckpt.read_json(run_path / ckpt.CONFIG)
+        if saved.get("train") != dataclasses.asdict(config):  # --epochs or --device changed: record it
+            ckpt.write_json(run_path / ckpt.CONFIG, {**saved, "train": dataclasses.asdict(config)})
     elif run_path is not None:
         ckpt.new_run_dir(run_path)
         ckpt.write_json(run_path / ckpt.CONFIG, {

@@ -209,7 +209,7 @@ def read_csv(path: Path) -> np.ndarray:
         raise DataError(f"{path}: no rows; a CSV data file holds one example per line, numbers separated by commas")
 
     header: list[str] | None = None
-    if not any(_is_number(f) for f in rows[0]):
+    if not any(is_number(f) for f in rows[0]):
         header, rows, lines = rows[0], rows[1:], lines[1:]
         if not rows:
             raise DataError(f"{path}: only a header row, no data; add one example per line")
@@ -230,7 +230,7 @@ def read_csv(path: Path) -> np.ndarray:
     # Some field is not a number: find the first one, column by column, to name it.
     for j in range(width):
         for i, value in enumerate(table[:, j]):
-            if not _is_number(str(value)):
+            if not is_number(str(value)):
                 column = f"column {header[j]!r} (column {j + 1})" if header is not None else f"column {j + 1}"
                 shown = repr(str(value)) if value else "an empty field"
                 raise DataError(
@@ -245,7 +245,7 @@ def _read_csv_fast(text: str) -> np.ndarray | None:
     first = next((line for line in text.splitlines() if line.strip()), None)
     if first is None:
         return None
-    header = not any(_is_number(f.strip()) for f in next(csv.reader([first])))
+    header = not any(is_number(f.strip()) for f in next(csv.reader([first])))
     skip = text.splitlines().index(first) + 1 if header else 0
     for dtype in (np.int64, np.float64):
         try:
@@ -258,7 +258,8 @@ def _read_csv_fast(text: str) -> np.ndarray | None:
     return None
 
 
-def _is_number(field: str) -> bool:
+def is_number(field: str) -> bool:
+    """Whether a CSV field parses as a float (how the reader tells a header row from data)."""
     try:
         float(field)
     except ValueError:
