@@ -31,8 +31,12 @@ demo: setup
 test: setup-dev
 	$(BIN)/python -m pytest -q
 
+# Speed benchmarks (BENCHMARKS.md); they read binarized MNIST from $$VAEKIT_DATA and pythae from its own venv.
 bench: setup-dev
-	$(BIN)/python benchmarks/train_speed.py
+	bash benchmarks/setup_pythae.sh
+	$(BIN)/python benchmarks/train_speed.py --data fashion-mnist --epochs 5
+	$(BIN)/python benchmarks/eval_speed.py --data binarized-mnist --full --k5000
+	$(BIN)/python benchmarks/scaling.py --data fashion-mnist --impl both
 
 clean:
 	rm -rf $(VENV) runs
