@@ -165,6 +165,8 @@ def fit(
         command: the command line, recorded in config.json.
         progress: show a progress bar on stderr.
 
+    `fit` turns on `torch.set_flush_denormal(True)` for the process (denormals slow CPU arithmetic).
+
     Returns:
         `FitResult`; `history` rows hold nats per datapoint (`*_elbo`, `*_reconstruction`, `*_kl`), seconds and
         images per second.
@@ -255,10 +257,9 @@ def fit(
             }
             history.append(row)
             if not math.isfinite(row["train_elbo_nats"]):
-                raise RunError(
-                    f"training diverged at epoch {epoch} (ELBO is {row['train_elbo_nats']}); lower --lr"
-                    + (f" and resume from {run_path} with --resume" if run_path else "")
-                )
+                kept = f"; {run_path} keeps epoch {epoch - 1}" if run_path else ""
+                raise RunError(f"training diverged at epoch {epoch} (ELBO is {row['train_elbo_nats']}){kept}; "
+                               "train again with a lower --lr")
             if valid.elbo > best_valid:
                 best_epoch, best_valid = epoch, valid.elbo
                 best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
