@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from _common import HIDDEN, LATENT, D
 from pythae.models import VAE, VAEConfig
 from pythae.models.base.base_utils import ModelOutput
 from pythae.models.nn import BaseDecoder, BaseEncoder
 from torch import nn
-
-from _common import D, HIDDEN, LATENT
 
 
 class Encoder(BaseEncoder):

@@ -34,8 +34,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    DATASETS, HIDDEN, LATENT, PYTHAE_PYTHON, RESULTS_DIR, import_vaekit, load_binary_splits, maxrss_mb,
-    peak_rss_mb, write_json,
+    DATASETS,
+    HIDDEN,
+    LATENT,
+    PYTHAE_PYTHON,
+    RESULTS_DIR,
+    import_vaekit,
+    load_binary_splits,
+    maxrss_mb,
+    peak_rss_mb,
+    write_json,
 )
 
 

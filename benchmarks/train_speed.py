@@ -41,8 +41,21 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    D, DATASETS, HIDDEN, LATENT, PYTHAE_PYTHON, RESULTS_DIR, elbo_per_image, flops_per_image, import_vaekit,
-    load_binary_splits, best_peak, matmul_peak, maxrss_mb, peak_rss_mb, write_json,
+    DATASETS,
+    HIDDEN,
+    LATENT,
+    PYTHAE_PYTHON,
+    RESULTS_DIR,
+    D,
+    best_peak,
+    elbo_per_image,
+    flops_per_image,
+    import_vaekit,
+    load_binary_splits,
+    matmul_peak,
+    maxrss_mb,
+    peak_rss_mb,
+    write_json,
 )
 
 ARMS = {
@@ -133,11 +146,10 @@ def arm_pythae(data: dict, epochs: int, batch_size: int, lr: float):
     """pythae's normal usage: VAE(VAEConfig, encoder, decoder) trained by TrainingPipeline (its BaseTrainer)."""
     import shutil
 
+    from _pythae_model import build_vae, encode_loc_scale, pythae_version
     from pythae.pipelines import TrainingPipeline
     from pythae.trainers import BaseTrainerConfig
     from pythae.trainers.training_callbacks import TrainingCallback
-
-    from _pythae_model import build_vae, encode_loc_scale, pythae_version
 
     class EpochTimer(TrainingCallback):
         """Epoch = on_epoch_begin .. on_epoch_end (train loop, eval loop, pythae's best-model copy)."""

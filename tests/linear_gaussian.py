@@ -7,8 +7,6 @@ exact posterior is a diagonal Gaussian and lies inside the encoder's family.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch.distributions import MultivariateNormal
 

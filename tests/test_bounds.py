@@ -6,11 +6,11 @@ import math
 
 import pytest
 import torch
+from linear_gaussian import linear_gaussian, perturb_encoder
 from torch.distributions import Independent, Normal, kl_divergence
 
 import vaekit.evaluate as evaluate_module
 from vaekit import elbo, iwae_bound, log_likelihood, log_weights
-from linear_gaussian import linear_gaussian, perturb_encoder
 
 
 def _data(marginal, n=64, seed=3):

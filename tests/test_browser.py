@@ -8,12 +8,12 @@ unless VAEKIT_SKIP_BROWSER=1 asks for a skip.
 import base64
 import io
 
+import browser
 import numpy as np
 import pytest
+from browser import PHONE_WIDTH, Browser, check_page, require_browser
 from PIL import Image
 
-import browser
-from browser import PHONE_WIDTH, Browser, check_page, require_browser
 from vaekit.plots import image_grid
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
+from linear_gaussian import linear_gaussian, perturb_encoder
 from torch.distributions import kl_divergence
 
-from linear_gaussian import linear_gaussian, perturb_encoder
 from vaekit.gaps import gap_split, optimal_posterior
 from vaekit.probe import probe
 

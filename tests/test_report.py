@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from browser import PHONE_WIDTH, Browser, require_browser
 from PIL import Image
 
-from browser import PHONE_WIDTH, Browser, require_browser
 from vaekit.cli import main
 from vaekit.report import EVALUATION, FILES, REPORT, write_report
 

@@ -32,8 +32,8 @@ from PIL import Image
 from torch import Tensor
 
 from vaekit import __version__, plots
-from vaekit.data.formats import is_number
 from vaekit.checkpoint import METRICS, atomic_write, read_json
+from vaekit.data.formats import is_number
 from vaekit.errors import RunError
 from vaekit.evaluate import Summary, batches, summarize
 from vaekit.runs import Run, open_run

@@ -7,8 +7,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from vaekit import checkpoint as ckpt
 from vaekit import data as vdata
 from vaekit.errors import RunError
