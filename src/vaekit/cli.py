@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback), 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -13,7 +14,7 @@ import sys
 import time
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,20 @@ def _print_json(obj: object) -> None:
 
 def _progress_wanted(args: argparse.Namespace) -> bool:
     return not getattr(args, "json", False) and sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def _progress_bar(wanted: bool, description: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr fed with (done, total), or None when output is not a terminal."""
+    if not wanted:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(file=sys.stderr), transient=True) as progress:
+        task = progress.add_task(description, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
 def _refuse_existing(path: Path, force: bool) -> None:
@@ -172,9 +187,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from vaekit.runs import evaluate_run, open_run
 
     run = open_run(args.run)
-    figures = evaluate_run(run, split=args.split, num_samples=args.importance_samples, limit=args.limit,
-                           gap_points=args.gaps or 0, gap_steps=args.gap_steps, probe=args.probe,
-                           baselines=args.baselines)
+    with _progress_bar(_progress_wanted(args), f"log p(x), K = {args.importance_samples}") as on_batch:
+        figures = evaluate_run(run, split=args.split, num_samples=args.importance_samples, limit=args.limit,
+                               gap_points=args.gaps or 0, gap_steps=args.gap_steps, probe=args.probe,
+                               baselines=args.baselines, on_batch=on_batch)
     write_json(run.path / "evaluation.json", figures)
     if args.json:
         _print_json({k: v for k, v in figures.items() if k != "per_datapoint"})

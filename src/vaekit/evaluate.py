@@ -11,7 +11,7 @@ References:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -75,6 +75,7 @@ def log_likelihood(
     num_samples: int = 1000,
     batch_size: int | None = None,
     proposal: tuple[Tensor, Tensor] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> LogLikelihood:
     """Importance-sampled estimate of log p(x) with q(z|x) as the proposal [1].
 
@@ -89,6 +90,7 @@ def log_likelihood(
         batch_size: datapoints per chunk; by default as many as keep K_chunk * B near 32k rows.
         proposal: (loc, scale), each [N, latent_dim], of a diagonal-Gaussian proposal to use instead of the
             encoder's q(z|x) (e.g. the per-datapoint optimum q*).
+        on_batch: called with (datapoints finished, datapoints in all) after each batch, for progress displays.
 
     Returns:
         `LogLikelihood` with per-datapoint values, effective sample sizes and ELBOs.
@@ -125,6 +127,8 @@ def log_likelihood(
             values.append(lse - math.log(num_samples))
             ess.append(torch.exp(2 * lse - lse2))
             elbos.append(reconstruction / num_samples - kl_divergence(qz_x, pz).double())
+            if on_batch is not None:
+                on_batch(start + xb.shape[0], x.shape[0])
     return LogLikelihood(values=torch.cat(values).cpu(), ess=torch.cat(ess).cpu(), elbo=torch.cat(elbos).cpu(),
                          num_samples=num_samples)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +101,7 @@ def evaluate_run(
     gap_steps: int = 500,
     probe: bool = False,
     baselines: bool = False,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> dict:
     """The figures of `vaekit evaluate` for one split of a run's data, as one JSON-ready dict.
 
@@ -116,6 +118,7 @@ def evaluate_run(
         gap_steps: Adam steps of the per-datapoint optimisation of q*.
         probe: fit logistic regression on posterior means and on raw inputs (labelled data only).
         baselines: fit the classic density estimators on the same splits (can take a minute).
+        on_batch: progress callback of the log p(x) pass: (datapoints done, datapoints in all).
     """
     splits = run.load_splits()
     x = run.pipeline.fixed(getattr(splits, f"x_{split}")[:limit], split)
@@ -123,7 +126,7 @@ def evaluate_run(
     num_dims = math.prod(model.data_shape)
     offset = run.pipeline.log_prob_offset(num_dims)
     summary = summarize(model, x)
-    ll = log_likelihood(model, x, num_samples)
+    ll = log_likelihood(model, x, num_samples, on_batch=on_batch)
     discrete = run.pipeline.binary or run.pipeline.dequantize
     low_ess = int((ll.ess < LOW_ESS_FRACTION * num_samples).sum())
     figures = {
