@@ -67,8 +67,9 @@ def _add_config_options(parser: argparse.ArgumentParser, cls: type, skip: Sequen
         if kind is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
         else:
-            group.add_argument(flag, type=kind, nargs="+" if many else None, default=None,
-                               choices=f.metadata.get("choices"), help=help_, metavar=f.name.upper())
+            choices = f.metadata.get("choices")
+            group.add_argument(flag, type=kind, nargs="+" if many else None, default=None, choices=choices,
+                               help=help_, metavar=None if choices else f.name.upper())
 
 
 def _config_from(cls: type, args: argparse.Namespace, base: dict | None = None, **extra):
