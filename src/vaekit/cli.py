@@ -136,7 +136,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vaekit.runs import open_run
     from vaekit.train import DataConfig, TrainConfig, fit
 
-    command = ["vaekit", *sys.argv[1:]] if sys.argv[0].endswith("vaekit") else None
+    command = ["vaekit", *args.argv]
     if args.resume:
         if args.out is None:
             raise VaekitError("--resume needs --out RUN, the run directory to continue")
@@ -436,10 +436,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `vaekit` command line; returns the exit code."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version, usage errors: argparse has printed what it had to
         return int(e.code or 0)
+    args.argv = argv  # recorded in a run's config.json
     for name in ("n", "importance_samples", "limit", "gaps", "gap_steps"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
