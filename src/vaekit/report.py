@@ -564,6 +564,9 @@ def write_report(run_dir: str | Path) -> Path:
         folder.mkdir(exist_ok=True)
         splits = run.load_splits()
         x, y = run.pipeline.fixed(splits.x_test, "test"), splits.y_test
+        # Test files are often sorted by class: pictures take their points in a seeded random order.
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(run.train_config.seed))
+        x, y = x[order], (None if y is None else y[order])
         image = len(run.model.data_shape) == 3
         torch.manual_seed(run.train_config.seed)
         summary = summarize(run.model, x)
