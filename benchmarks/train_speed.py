@@ -11,7 +11,8 @@ binarized data, batch 128, Adam lr 1e-3, for the same number of epochs, with a v
       (BaseTrainer), in its own virtualenv benchmarks/.venv-pythae (bash benchmarks/setup_pythae.sh);
   (c) plain PyTorch, tuned: batches sliced from one in-memory float tensor by a randperm index, fused Adam,
       flush-denormal, one fused encoder head, binary_cross_entropy_with_logits, no per-step .item();
-  (d) vaekit.fit.
+  (d) vaekit.fit;
+  (e) vaekit.fit with --precision bf16 (bfloat16 autocast in the training step; validation and test in float32).
 
 Each arm runs in its own subprocess (peak RSS is per arm) with the same thread count and reports JSON to the
 parent; the test ELBO of every arm is computed by the same function (`_common.elbo_per_image`). The parent also
@@ -63,6 +64,7 @@ ARMS = {
     "b": "pythae",
     "c": "plain PyTorch, tuned",
     "d": "vaekit",
+    "e": "vaekit --precision bf16",
 }
 
 
@@ -241,7 +243,7 @@ def arm_plain(data: dict, epochs: int, batch_size: int, lr: float):
 
 
 # ----------------------------------------------------------------------------------------- (d) vaekit
-def arm_vaekit(data: dict, epochs: int, batch_size: int, lr: float):
+def arm_vaekit(data: dict, epochs: int, batch_size: int, lr: float, precision: str = "fp32"):
     vaekit = import_vaekit()
     from vaekit.data import Splits
 
@@ -250,7 +252,8 @@ def arm_vaekit(data: dict, epochs: int, batch_size: int, lr: float):
                     data_shape=tuple(data["data_shape"]))
     model = vaekit.VAE(vaekit.ModelConfig(data_shape=(1, 28, 28), latent_dim=LATENT, hidden=(HIDDEN,),
                                           likelihood="bernoulli", network="mlp"))
-    config = vaekit.TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=0, binarize="none")
+    config = vaekit.TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=0, binarize="none",
+                                precision=precision)
     result = vaekit.fit(model, splits, config, run_dir=None, progress=False)
     history = [{"epoch": i + 1, **{k: v for k, v in h.items() if isinstance(v, (int, float, str))}}
                for i, h in enumerate(result.history)]
@@ -273,7 +276,12 @@ def arm_vaekit(data: dict, epochs: int, batch_size: int, lr: float):
     return history, encode, decode_logits, extra
 
 
-ARM_FUNCS = {"a": arm_reference, "b": arm_pythae, "c": arm_plain, "d": arm_vaekit}
+def arm_vaekit_bf16(data: dict, epochs: int, batch_size: int, lr: float):
+    """vaekit.fit with bf16 autocast in the training step (validation and test stay float32)."""
+    return arm_vaekit(data, epochs, batch_size, lr, precision="bf16")
+
+
+ARM_FUNCS = {"a": arm_reference, "b": arm_pythae, "c": arm_plain, "d": arm_vaekit, "e": arm_vaekit_bf16}
 
 
 # -------------------------------------------------------------------------------------------- worker
@@ -348,12 +356,13 @@ def print_table(results: list[dict], peak: dict, flops_img: float) -> None:
         print(f"{label:<38} {s['images_per_s_median']:>10,.0f} {s['images_per_s_first_epoch']:>10,.0f} "
               f"{r['test']['elbo']:>10.2f} {r['peak_rss_mb']:>8.0f} {100 * s['utilisation']:>5.1f}%")
     by = {r["arm"]: r for r in results if "error" not in r}
-    if "d" in by:
-        print()
-        for other in ("a", "b", "c"):
-            if other in by:
-                ratio = by["d"]["summary"]["images_per_s_median"] / by[other]["summary"]["images_per_s_median"]
-                print(f"vaekit / ({other}) {ARMS[other]}: {ratio:.2f}x")
+    for ours in ("d", "e"):
+        if ours in by:
+            print()
+            for other in ("a", "b", "c"):
+                if other in by:
+                    ratio = by[ours]["summary"]["images_per_s_median"] / by[other]["summary"]["images_per_s_median"]
+                    print(f"({ours}) {ARMS[ours]} / ({other}) {ARMS[other]}: {ratio:.2f}x")
 
 
 def busy_warning() -> list[float]:
@@ -399,12 +408,13 @@ def run_parent(args) -> dict:
            "threads": args.threads, "cpu_count": os.cpu_count(), "load_average_before": load_before,
            "load_average_after": load_after, "flops_per_image": flops_img, "matmul_peak": peak,
            "images_per_s_limit": peak["step_mix_gflops"] * 1e9 / flops_img, "arms": results,
-           "ratios": {f"vaekit/{o}": None for o in "abc"}}
+           "ratios": {}}
     by = {r["arm"]: r for r in results if "error" not in r}
-    for o in "abc":
-        if "d" in by and o in by:
-            out["ratios"][f"vaekit/{o}"] = (by["d"]["summary"]["images_per_s_median"]
-                                            / by[o]["summary"]["images_per_s_median"])
+    for ours in "de":
+        for o in "abc":
+            if ours in by and o in by:
+                out["ratios"][f"{ours}/{o}"] = (by[ours]["summary"]["images_per_s_median"]
+                                                / by[o]["summary"]["images_per_s_median"])
     if args.json:
         write_json(args.json, out)
         print(f"\nwrote {args.json}")
@@ -419,7 +429,7 @@ def main(argv=None) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2, help="torch threads in every arm and the peak (default 2)")
-    p.add_argument("--arms", default="a,b,c,d", help="comma-separated subset of a,b,c,d (default all)")
+    p.add_argument("--arms", default="a,b,c,d,e", help="comma-separated subset of a,b,c,d,e (default all)")
     p.add_argument("--train-subset", type=int, default=0,
                    help="use only the first N training (and validation) images -- for quick checks only")
     p.add_argument("--elbo-samples", type=int, default=1, help="z draws per test image in the common test ELBO")

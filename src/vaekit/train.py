@@ -43,6 +43,9 @@ class DataConfig:
             self.image_size = tuple(int(s) for s in self.image_size)
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 @dataclass
 class TrainConfig:
     """How to train; saved in config.json beside the weights."""
@@ -58,6 +61,9 @@ class TrainConfig:
     # The analytic KL has lower variance; the Monte-Carlo form is there for priors without a closed form.
     analytic_kl: bool = field(default=True, metadata={"help": "closed-form KL(q || p) in the ELBO"})
     device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:N, or auto (cuda when available)"})
+    # bf16 runs the training step's matrix products in bfloat16 (torch.autocast), weights and optimiser in
+    # float32: about 1.2x on CPUs with avx512_bf16 (BENCHMARKS.md). Validation and evaluation stay float32.
+    precision: str = field(default="fp32", metadata={"help": "training-step arithmetic", "choices": PRECISIONS})
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "num_samples"):
@@ -65,6 +71,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 @dataclass
@@ -219,6 +227,7 @@ def fit(
         })
 
     start = len(history) + 1
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
     torch.set_flush_denormal(True)  # denormal floats in late training slow CPU matrix products several-fold
     with unchecked(), _progress(progress and start <= config.epochs, config.epochs, steps) as bar:
         for epoch in range(start, config.epochs + 1):
@@ -229,7 +238,8 @@ def fit(
             for step in range(steps):
                 index = order[step * config.batch_size : (step + 1) * config.batch_size]
                 xb = train_view[index] if train_view is not None else pipeline.fresh(x_train[index], generator)
-                loss, sums = _objective(model, xb, config.num_samples, config.analytic_kl)
+                with autocast:
+                    loss, sums = _objective(model, xb, config.num_samples, config.analytic_kl)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -1,0 +1,84 @@
+"""Paired A/B timing of training-step variants on the same model and batch, interleaved in one process.
+
+On a shared machine absolute speed drifts by tens of percent between runs; alternating the variants in short
+blocks (order reversed every round) and comparing each round's pair cancels most of that drift. Every variant
+runs vaekit's own step (`vaekit.train._objective`, as `vaekit.fit` does) on a 784-400-20 MLP at batch 128:
+
+    eager        fused Adam, zero_grad(set_to_none=True)   (what vaekit.fit does)
+    compiled     the same with torch.compile(_objective) (inductor, CPU)
+    foreach      Adam(foreach=True) instead of fused
+    keepgrad     zero_grad(set_to_none=False)
+    bf16         torch.autocast("cpu", dtype=torch.bfloat16) around the objective
+
+    .venv/bin/python benchmarks/step_ab.py [--rounds 30] [--steps 20] [--variants eager,compiled,foreach,keepgrad,bf16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import import_vaekit  # noqa: E402
+
+
+def make_step(variant: str, base, x):
+    from vaekit.train import _objective
+
+    model = copy.deepcopy(base)
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3, **({"foreach": True} if variant == "foreach" else {"fused": True}))
+    objective = torch.compile(_objective, dynamic=False) if variant == "compiled" else _objective
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if variant == "bf16" else contextlib.nullcontext
+
+    def step() -> None:
+        with autocast():
+            loss, _ = objective(model, x, 1, True)
+        optimizer.zero_grad(set_to_none=variant != "keepgrad")
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--variants", default="eager,compiled,foreach,keepgrad,bf16")
+    p.add_argument("--rounds", type=int, default=30)
+    p.add_argument("--steps", type=int, default=20, help="steps per timed block")
+    p.add_argument("--batch-size", type=int, default=128)
+    args = p.parse_args(argv)
+    vaekit = import_vaekit()
+    from vaekit.likelihoods import unchecked
+
+    torch.set_flush_denormal(True)
+    torch.manual_seed(0)
+    base = vaekit.VAE(vaekit.ModelConfig(data_shape=(1, 28, 28), latent_dim=20, hidden=(400,)))
+    x = torch.bernoulli(torch.full((args.batch_size, 1, 28, 28), 0.2))
+    names = args.variants.split(",")
+    steps = {name: make_step(name, base, x) for name in names}
+    times: dict[str, list[float]] = {name: [] for name in names}
+    with unchecked():
+        for name in names:  # warm-up, and the one-off compilation
+            for _ in range(30):
+                steps[name]()
+        for r in range(args.rounds):
+            for name in names if r % 2 else names[::-1]:
+                t = time.perf_counter()
+                for _ in range(args.steps):
+                    steps[name]()
+                times[name].append((time.perf_counter() - t) / args.steps)
+    print(f"{'variant':<10} {'images/s':>10} {'time vs eager (median of paired rounds)':>42}")
+    for name in names:
+        ratio = statistics.median(a / b for a, b in zip(times[name], times[names[0]]))
+        print(f"{name:<10} {args.batch_size / statistics.median(times[name]):>10,.0f} {ratio:>42.3f}")
+
+
+if __name__ == "__main__":
+    main()
