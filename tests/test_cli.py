@@ -209,3 +209,12 @@ def test_resume_refuses_options_that_would_change_the_run(tmp_path, capsys):
     code, _, err = _run(["train", "--out", str(run), "--resume", "--epochs", "3"], capsys)
     assert code == 0, err
     assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 3
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message on machines without CUDA")
+def test_cuda_requested_without_cuda_is_a_clear_error(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _run(["train", "--out", str(run), *TINY], capsys)[0] == 0
+    for args in (["evaluate", str(run), "--device", "cuda"], ["train", "--out", str(tmp_path / "r2"), "--device", "cuda"]):
+        code, _, err = _run(args, capsys)
+        assert code == 2 and "CUDA is not available" in err and len(err.strip().splitlines()) == 1

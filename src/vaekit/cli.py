@@ -191,7 +191,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     with _progress_bar(_progress_wanted(args), f"log p(x), K = {args.importance_samples}") as on_batch:
         figures = evaluate_run(run, split=args.split, num_samples=args.importance_samples, limit=args.limit,
                                gap_points=args.gaps or 0, gap_steps=args.gap_steps, probe=args.probe,
-                               baselines=args.baselines, on_batch=on_batch)
+                               baselines=args.baselines, on_batch=on_batch, device=args.device)
     write_json(run.path / "evaluation.json", figures)
     if args.json:
         _print_json({k: v for k, v in figures.items() if k != "per_datapoint"})
@@ -392,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gap-steps", type=int, default=500, metavar="S", help="Adam steps fitting q* per point")
     p.add_argument("--probe", action="store_true", help="linear classifier on posterior means vs raw inputs")
     p.add_argument("--baselines", action="store_true", help="fit the density baselines on the same splits")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=cmd_evaluate)
 

@@ -31,7 +31,8 @@ class ProbeResult:
 @torch.inference_mode()
 def posterior_means(model: VAE, x: Tensor, batch_size: int = 4096) -> np.ndarray:
     """E_q[z|x] for every row of x [N, *data_shape], as a float64 array [N, latent_dim]."""
-    return torch.cat([model.encode(x[i : i + batch_size]).mean for i in range(0, len(x), batch_size)]).double().numpy()
+    means = [model.encode(x[i : i + batch_size]).mean for i in range(0, len(x), batch_size)]
+    return torch.cat(means).double().cpu().numpy()
 
 
 def _accuracy(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray) -> tuple[float, bool]:
@@ -54,10 +55,10 @@ def probe(
     """
     note = ""
     if len(x_train) > max_train:
-        keep = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))[:max_train]
+        keep = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))[:max_train].to(x_train.device)
         x_train, y_train = x_train[keep], y_train[keep]
         note = f"classifiers fitted on a seeded subsample of {max_train} training points"
-    yt, ys = y_train.numpy(), y_test.numpy()
+    yt, ys = y_train.cpu().numpy(), y_test.cpu().numpy()
     latent, ok_latent = _accuracy(posterior_means(model, x_train), yt, posterior_means(model, x_test), ys)
-    raw, ok_raw = _accuracy(x_train.flatten(1).double().numpy(), yt, x_test.flatten(1).double().numpy(), ys)
+    raw, ok_raw = _accuracy(x_train.flatten(1).double().cpu().numpy(), yt, x_test.flatten(1).double().cpu().numpy(), ys)
     return ProbeResult(latent, raw, len(x_train), len(x_test), ok_latent and ok_raw, note)

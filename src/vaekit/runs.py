@@ -14,7 +14,7 @@ from vaekit.errors import RunError
 from vaekit.evaluate import bits_per_dim, log_likelihood, summarize
 from vaekit.model import VAE, ModelConfig
 from vaekit.pipeline import Pipeline
-from vaekit.train import DataConfig, TrainConfig
+from vaekit.train import DataConfig, TrainConfig, resolve_device
 
 
 @dataclass
@@ -102,6 +102,7 @@ def evaluate_run(
     probe: bool = False,
     baselines: bool = False,
     on_batch: Callable[[int, int], None] | None = None,
+    device: str = "cpu",
 ) -> dict:
     """The figures of `vaekit evaluate` for one split of a run's data, as one JSON-ready dict.
 
@@ -119,10 +120,13 @@ def evaluate_run(
         probe: fit logistic regression on posterior means and on raw inputs (labelled data only).
         baselines: fit the classic density estimators on the same splits (can take a minute).
         on_batch: progress callback of the log p(x) pass: (datapoints done, datapoints in all).
+        device: where the model runs (cpu, cuda, auto); the data's fixed binarization or dequantization is
+            drawn on the CPU either way, so every device scores the same data.
     """
     splits = run.load_splits()
-    x = run.pipeline.fixed(getattr(splits, f"x_{split}")[:limit], split)
-    model = run.model
+    torch_device = resolve_device(device)
+    x = run.pipeline.fixed(getattr(splits, f"x_{split}")[:limit], split).to(torch_device)
+    model = run.model.to(torch_device)
     num_dims = math.prod(model.data_shape)
     offset = run.pipeline.log_prob_offset(num_dims)
     summary = summarize(model, x)
@@ -181,8 +185,9 @@ def _probe(run: Run, splits: vdata.Splits, split: str, limit: int | None) -> dic
     y_test = getattr(splits, f"y_{split}")
     if splits.y_train is None or y_test is None:
         return None
-    x_train = run.pipeline.fixed(splits.x_train, "train")
-    x_test = run.pipeline.fixed(getattr(splits, f"x_{split}")[:limit], split)
+    device = run.model.prior_loc.device
+    x_train = run.pipeline.fixed(splits.x_train, "train").to(device)
+    x_test = run.pipeline.fixed(getattr(splits, f"x_{split}")[:limit], split).to(device)
     return dataclasses.asdict(probe(run.model, x_train, splits.y_train, x_test, y_test[:limit]))
 
 

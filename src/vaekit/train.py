@@ -129,6 +129,8 @@ def _state_tensors(model: VAE, optimizer: torch.optim.Optimizer, generator: torc
     tensors.update(optim_tensors)
     tensors["rng.torch"] = torch.get_rng_state()
     tensors["rng.data"] = generator.get_state()
+    if generator.device.type == "cuda":  # z ~ q(z|x) is drawn on the GPU there
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(generator.device)
     return tensors, optim_meta
 
 
@@ -141,6 +143,8 @@ def _restore(run_dir: Path, model: VAE, optimizer: torch.optim.Optimizer, genera
         optimizer.load_state_dict(ckpt.optimizer_from_tensors(tensors, meta["optimizer"]))
         torch.set_rng_state(tensors["rng.torch"])
         generator.set_state(tensors["rng.data"])
+        if "rng.cuda" in tensors and generator.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], generator.device)
     except (RuntimeError, KeyError, ValueError) as e:
         first = str(e).strip().splitlines()[0]
         raise RunError(f"{run_dir / ckpt.STATE}: does not match {run_dir / ckpt.CONFIG} ({first}); train the run again") from None
@@ -190,9 +194,10 @@ def fit(
     generator = torch.Generator(device=device).manual_seed(config.seed)
     model.to(device)
     x_train = splits.x_train.to(device)
-    # Deterministic pipelines are applied once; stochastic ones draw fresh noise for every batch.
-    train_view = None if pipeline.stochastic else pipeline.fixed(x_train, "train")
-    x_valid = pipeline.fixed(splits.x_valid.to(device), "valid")
+    # Deterministic pipelines are applied once, on the CPU so that every device sees the same draws;
+    # stochastic ones draw fresh noise for every batch.
+    train_view = None if pipeline.stochastic else pipeline.fixed(splits.x_train, "train").to(device)
+    x_valid = pipeline.fixed(splits.x_valid, "valid").to(device)
     n = x_train.shape[0]
     steps = math.ceil(n / config.batch_size)
     # Check the data against the likelihood's support once, so the loop can run unchecked.
