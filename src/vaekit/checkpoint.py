@@ -11,8 +11,6 @@ A run directory holds:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +20,13 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from vaekit.errors import RunError
+from vaekit.files import atomic_write
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 STATE = "state.safetensors"
 STATE_JSON = "state.json"
 METRICS = "metrics.jsonl"
-
-
-def atomic_write(path: str | Path, data: bytes) -> None:
-    """Write bytes so that a reader sees the old file or the new one, never a mix: temp file, fsync, rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: str | Path, obj: Any) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
@@ -29,6 +28,8 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
+
+from vaekit.files import atomic_write
 
 __all__ = [
     "image_grid",
@@ -122,56 +123,10 @@ def _check_png_path(path: PathLike) -> Path:
     return path
 
 
-# ------------------------------------------------------------------------------------------ atomic write
-
-
-def _umask() -> int:
-    # os.umask can only be read by setting it, which races with other threads; Linux reports it here.
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
-
-
-def _atomic_write(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            # mkstemp creates the file 0600; give it the mode a plain open() would, so a web server can read it.
-            os.fchmod(f.fileno(), 0o666 & ~_umask())
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable; not every platform or filesystem can open a directory
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return path
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-    return path
-
-
 def _save_image(image: Image.Image, path: Path) -> Path:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
-    return _atomic_write(path, buf.getvalue())
+    return atomic_write(path, buf.getvalue())
 
 
 def _new_figure(height: float, width: float = FIG_WIDTH) -> Figure:
