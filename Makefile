@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-RUN ?= runs/demo
+# A fresh run directory each time: runs are never overwritten.
+RUN ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 # torch is pinned so that pip takes the CPU build on disk instead of a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
@@ -19,7 +20,6 @@ setup-dev: $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH) -e '.[dev]'
 
 demo: setup
-	@test ! -e $(RUN) || { echo "$(RUN) exists from an earlier demo; remove it or run 'make demo RUN=runs/other'"; exit 2; }
 	$(BIN)/vaekit train --out $(RUN)
 	$(BIN)/vaekit evaluate $(RUN)
 	$(BIN)/vaekit sample $(RUN)
