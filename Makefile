@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# A fresh run directory each time: runs are never overwritten.
-RUN ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
+# A fresh run directory each time (runs are never overwritten), fixed once per make invocation.
+ifndef RUN
+RUN := runs/demo-$(shell date +%Y%m%d-%H%M%S)
+endif
 # torch is pinned so that pip takes the CPU build on disk instead of a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
