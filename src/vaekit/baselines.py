@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Bernoulli, Independent, MultivariateNormal, Normal
 
+from vaekit.data import dequantize
 from vaekit.errors import DataError
 
 __all__ = [
@@ -373,21 +374,27 @@ def _fit_mixture(
     )
 
 
-def _fit_binary_kde(
-    x_train: Tensor, x_valid: Tensor, lambdas: Sequence[float], max_valid: int | None, max_test: int | None,
+def _fit_kde(
+    name: str,
+    parameter: str,
+    grid_log_prob: Callable[[Tensor, Tensor, Sequence[float]], Tensor],
+    values: Sequence[float],
+    x_train: Tensor,
+    x_valid: Tensor,
+    max_valid: int | None,
+    max_test: int | None,
     seed: int,
 ) -> FittedBaseline:
+    """A kernel density on the train points whose kernel parameter is the grid value best on validation.
+
+    `grid_log_prob(x, centres, values)` gives log p(x) under each value, shape (len(values), N).
+    """
     x_sel = _subsample(x_valid, max_valid, seed)
-    grid = _binary_kde_grid(x_sel, x_train, lambdas).mean(1)
-    best, edge = _select({float(lam): grid[i].item() for i, lam in enumerate(lambdas)}, "lambda")
-    note = "" if x_sel is x_valid else f"lambda chosen on {x_sel.shape[0]} of {x_valid.shape[0]} validation points"
-    return FittedBaseline(
-        "binary KDE",
-        lambda x: _binary_kde_grid(x, x_train, [best])[0],
-        {"lambda": best},
-        _join(note, edge),
-        max_test,
-    )
+    grid = grid_log_prob(x_sel, x_train, values).mean(1)
+    best, edge = _select({float(v): grid[i].item() for i, v in enumerate(values)}, parameter)
+    note = "" if x_sel is x_valid else f"{parameter} chosen on {x_sel.shape[0]} of {x_valid.shape[0]} validation points"
+    return FittedBaseline(name, lambda x: grid_log_prob(x, x_train, [best])[0], {parameter: best}, _join(note, edge),
+                          max_test)
 
 
 def fit_binary_baselines(
@@ -426,7 +433,8 @@ def fit_binary_baselines(
     return [
         _fit_factorised_bernoulli(x_train, x_valid, pseudocounts),
         _fit_mixture(x_train, x_valid, components, mixture_pseudocount, seed),
-        _fit_binary_kde(x_train, x_valid, lambdas, max_kde_valid, max_kde_test, seed + 1),
+        _fit_kde("binary KDE", "lambda", _binary_kde_grid, lambdas, x_train, x_valid, max_kde_valid, max_kde_test,
+                 seed + 1),
     ]
 
 
@@ -493,8 +501,7 @@ def dequantise(x: ArrayLike, levels: int, *, seed: int) -> Tensor:
     if int(levels) != levels or levels < 2:
         raise ValueError(f"levels must be an integer >= 2, got {levels}")
     _check_levels(x, levels, "x")
-    u = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    return (x + u) / levels
+    return dequantize(x, levels, torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
 def _gaussian_kde_grid(x: Tensor, centres: Tensor, bandwidths: Sequence[float]) -> Tensor:
@@ -625,24 +632,6 @@ def _fit_gaussian_mixture(
     )
 
 
-def _fit_gaussian_kde(
-    y_train: Tensor, y_valid: Tensor, relative: Sequence[float], max_valid: int | None, max_test: int | None,
-    seed: int,
-) -> FittedBaseline:
-    y_sel = _subsample(y_valid, max_valid, seed)
-    bandwidths = [r * _scale(y_train) for r in relative]
-    grid = _gaussian_kde_grid(y_sel, y_train, bandwidths).mean(1)
-    best, edge = _select({b: grid[i].item() for i, b in enumerate(bandwidths)}, "bandwidth")
-    note = "" if y_sel is y_valid else f"bandwidth chosen on {y_sel.shape[0]} of {y_valid.shape[0]} validation points"
-    return FittedBaseline(
-        "Gaussian KDE",
-        lambda y: _gaussian_kde_grid(y, y_train, [best])[0],
-        {"bandwidth": best},
-        _join(note, edge),
-        max_test,
-    )
-
-
 def fit_continuous_baselines(
     y_train: ArrayLike,
     y_valid: ArrayLike,
@@ -688,7 +677,8 @@ def fit_continuous_baselines(
         factorised,
         _fit_full_gaussian(y_train, y_valid, ridges),
         _fit_gaussian_mixture(y_train, y_valid, gmm_components, gmm_covariance, ridge, gmm_max_train, seed),
-        _fit_gaussian_kde(y_train, y_valid, bandwidths, max_kde_valid, max_kde_test, seed + 1),
+        _fit_kde("Gaussian KDE", "bandwidth", _gaussian_kde_grid, [r * _scale(y_train) for r in bandwidths],
+                 y_train, y_valid, max_kde_valid, max_kde_test, seed + 1),
     ]
 
 

@@ -433,15 +433,15 @@ def binarize(x_unit: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.bernoulli(x_unit.to(torch.float32), generator=generator)
 
 
-# Largest float32 below 1: (levels - 1 + u) / levels can round up to exactly 1.0 in float32 when u is near 1.
-_BELOW_ONE = 1.0 - 2.0**-24
-
-
-def dequantize(x: torch.Tensor, levels: int, generator: torch.Generator) -> torch.Tensor:
-    """Uniform dequantization: (x + u) / levels with u ~ U[0, 1), float32 in [0, 1), same shape.
+def dequantize(
+    x: torch.Tensor, levels: int, generator: torch.Generator, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Uniform dequantization: (x + u) / levels with u ~ U[0, 1), in [0, 1), same shape, of `dtype`.
 
     `x` holds integers in 0..levels-1 (the stored uint8 data). A density on the result, minus
     log(levels) per dimension, bounds the discrete log-likelihood (Theis et al. 2016).
     """
-    u = torch.rand(x.shape, generator=generator, dtype=torch.float32, device=x.device)
-    return ((x.to(torch.float32) + u) / levels).clamp_(max=_BELOW_ONE)
+    u = torch.rand(x.shape, generator=generator, dtype=dtype, device=x.device)
+    # (levels - 1 + u) / levels can round up to exactly 1 in floating point; keep the interval half-open.
+    below_one = torch.nextafter(torch.tensor(1.0, dtype=dtype), torch.tensor(0.0, dtype=dtype)).item()
+    return ((x.to(dtype) + u) / levels).clamp_(max=below_one)
