@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import io
 import json
 import os
 import sys
@@ -22,6 +23,7 @@ import torch
 
 from vaekit import __version__
 from vaekit.errors import VaekitError
+from vaekit.files import atomic_write
 
 EXIT_USAGE = 2
 
@@ -269,16 +271,13 @@ def _default_picture(run_path: Path, name: str, given: str | None, force: bool, 
 
 
 def _write_array(path: Path, array: np.ndarray) -> None:
-    from vaekit.checkpoint import atomic_write
-
     if path.suffix == ".npy":
-        import io
-
         buffer = io.BytesIO()
         np.save(buffer, array)
         atomic_write(path, buffer.getvalue())
     elif path.suffix == ".csv":
-        atomic_write(path, "\n".join(",".join(f"{v:.6g}" for v in row) for row in array.reshape(len(array), -1)).encode() + b"\n")
+        rows = array.reshape(len(array), -1)
+        atomic_write(path, "".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in rows).encode())
     else:
         raise VaekitError(f"{path}: unsupported output type; use .png (images), .npy or .csv")
 
@@ -321,7 +320,6 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     from vaekit import data as vdata
-    from vaekit.checkpoint import atomic_write
     from vaekit.evaluate import batches
     from vaekit.runs import open_run
 
@@ -349,8 +347,6 @@ def cmd_encode(args: argparse.Namespace) -> int:
         labels = getattr(splits, f"y_{split}")
         if labels is not None:
             arrays[f"{split}_labels"] = labels.numpy()
-    import io
-
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     atomic_write(out, buffer.getvalue())
