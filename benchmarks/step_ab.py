@@ -9,8 +9,9 @@ runs vaekit's own step (`vaekit.train._objective`, as `vaekit.fit` does) on a 78
     foreach      Adam(foreach=True) instead of fused
     keepgrad     zero_grad(set_to_none=False)
     bf16         torch.autocast("cpu", dtype=torch.bfloat16) around the objective
+    derived      vaekit.gradients.step_gradients (hand-derived gradients, no autograd graph) + fused Adam
 
-    .venv/bin/python benchmarks/step_ab.py [--rounds 30] [--steps 20] [--variants eager,compiled,foreach,keepgrad,bf16]
+    .venv/bin/python benchmarks/step_ab.py [--rounds 30] [--steps 20] [--variants eager,compiled,foreach,keepgrad,bf16,derived]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from _common import import_vaekit  # noqa: E402
 
 
 def make_step(variant: str, base, x):
+    from vaekit.gradients import step_gradients
     from vaekit.train import _objective
 
     model = copy.deepcopy(base)
@@ -38,6 +40,10 @@ def make_step(variant: str, base, x):
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if variant == "bf16" else contextlib.nullcontext
 
     def step() -> None:
+        if variant == "derived":
+            step_gradients(model, x)
+            optimizer.step()
+            return
         with autocast():
             loss, _ = objective(model, x, 1, True)
         optimizer.zero_grad(set_to_none=variant != "keepgrad")
@@ -49,7 +55,7 @@ def make_step(variant: str, base, x):
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--variants", default="eager,compiled,foreach,keepgrad,bf16")
+    p.add_argument("--variants", default="eager,compiled,foreach,keepgrad,bf16,derived")
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--steps", type=int, default=20, help="steps per timed block")
     p.add_argument("--batch-size", type=int, default=128)

@@ -51,6 +51,7 @@ CASES = {
     "png-continuous-bernoulli": (_png_folder, ["--likelihood", "continuous-bernoulli"]),
     "png-conv-gaussian-fixed": (_png_folder, ["--likelihood", "gaussian-fixed", "--network", "conv"]),
     "digits-bf16": (lambda tmp: "digits", ["--precision", "bf16"]),
+    "digits-autograd": (lambda tmp: "digits", ["--gradients", "autograd"]),
 }
 
 
@@ -136,6 +137,8 @@ BAD = {
     "unknown option": (lambda tmp: ["train", "--latent", "3"], "--latent"),
     "bad value": (lambda tmp: ["train", "--epochs", "0", "--out", str(tmp / "r")], "epochs"),
     "not a run": (lambda tmp: ["evaluate", str(tmp)], "config.json"),
+    "derived gradients for a conv net": (lambda tmp: ["train", "--network", "conv", "--gradients", "derived",
+                                                      "--out", str(tmp / "r")], "--gradients"),
 }
 
 

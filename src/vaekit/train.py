@@ -22,7 +22,8 @@ from vaekit import __version__
 from vaekit import checkpoint as ckpt
 from vaekit.bounds import elbo
 from vaekit.data import Splits
-from vaekit.errors import DataError, RunError
+from vaekit.errors import DataError, RunError, VaekitError
+from vaekit.gradients import applies, step_gradients
 from vaekit.evaluate import summarize
 from vaekit.likelihoods import unchecked
 from vaekit.model import VAE, check_support
@@ -44,6 +45,7 @@ class DataConfig:
 
 
 PRECISIONS = ("fp32", "bf16")
+GRADIENTS = ("auto", "derived", "autograd")
 
 
 @dataclass
@@ -64,6 +66,10 @@ class TrainConfig:
     # bf16 runs the training step's matrix products in bfloat16 (torch.autocast), weights and optimiser in
     # float32: about 1.2x on CPUs with avx512_bf16 (BENCHMARKS.md). Validation and evaluation stay float32.
     precision: str = field(default="fp32", metadata={"help": "training-step arithmetic", "choices": PRECISIONS})
+    # derived: the hand-derived gradients of vaekit.gradients (MLP networks, Bernoulli or Gaussian likelihoods,
+    # one sample, analytic KL, fp32), 1.1-1.3x faster steps on CPU; auto uses them wherever they apply.
+    gradients: str = field(default="auto", metadata={"help": "how the training step computes gradients",
+                                                     "choices": GRADIENTS})
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "num_samples"):
@@ -73,6 +79,8 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.gradients not in GRADIENTS:
+            raise ValueError(f"gradients must be one of {', '.join(GRADIENTS)}, got {self.gradients!r}")
 
 
 @dataclass
@@ -204,6 +212,10 @@ def fit(
     sample_view = pipeline.fresh(x_train[:256], torch.Generator(device=device).manual_seed(0))
     for name, view in (("train", train_view if train_view is not None else sample_view), ("validation", x_valid)):
         check_support(model, view, f"{splits.name} ({name} split)")
+    why_not = applies(model, config.num_samples, config.analytic_kl, config.precision)
+    if config.gradients == "derived" and why_not is not None:
+        raise VaekitError(f"--gradients derived does not apply here: {why_not}; use --gradients auto")
+    derived = config.gradients != "autograd" and why_not is None
     # Fused Adam runs the whole update as one kernel per parameter group (CPU and CUDA since torch 2.4).
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     history: list[dict] = []
@@ -243,10 +255,13 @@ def fit(
             for step in range(steps):
                 index = order[step * config.batch_size : (step + 1) * config.batch_size]
                 xb = train_view[index] if train_view is not None else pipeline.fresh(x_train[index], generator)
-                with autocast:
-                    loss, sums = _objective(model, xb, config.num_samples, config.analytic_kl)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                if derived:
+                    sums = step_gradients(model, xb)
+                else:
+                    with autocast:
+                        loss, sums = _objective(model, xb, config.num_samples, config.analytic_kl)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
                 optimizer.step()
                 totals += sums
                 if bar is not None and (step % 20 == 0 or step == steps - 1):
