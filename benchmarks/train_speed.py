@@ -11,8 +11,9 @@ binarized data, batch 128, Adam lr 1e-3, for the same number of epochs, with a v
       (BaseTrainer), in its own virtualenv benchmarks/.venv-pythae (bash benchmarks/setup_pythae.sh);
   (c) plain PyTorch, tuned: batches sliced from one in-memory float tensor by a randperm index, fused Adam,
       flush-denormal, one fused encoder head, binary_cross_entropy_with_logits, no per-step .item();
-  (d) vaekit.fit;
-  (e) vaekit.fit with --precision bf16 (bfloat16 autocast in the training step; validation and test in float32).
+  (d) vaekit.fit (which uses its hand-derived gradients for this model, `vaekit.gradients`);
+  (e) vaekit.fit with --precision bf16 (bfloat16 autocast in the training step; validation and test in float32);
+  (f) vaekit.fit with --gradients autograd (the same loop with autograd's backward pass).
 
 Each arm runs in its own subprocess (peak RSS is per arm) with the same thread count and reports JSON to the
 parent; the test ELBO of every arm is computed by the same function (`_common.elbo_per_image`). The parent also
@@ -65,6 +66,7 @@ ARMS = {
     "c": "plain PyTorch, tuned",
     "d": "vaekit",
     "e": "vaekit --precision bf16",
+    "f": "vaekit --gradients autograd",
 }
 
 
@@ -243,7 +245,8 @@ def arm_plain(data: dict, epochs: int, batch_size: int, lr: float):
 
 
 # ----------------------------------------------------------------------------------------- (d) vaekit
-def arm_vaekit(data: dict, epochs: int, batch_size: int, lr: float, precision: str = "fp32"):
+def arm_vaekit(data: dict, epochs: int, batch_size: int, lr: float, precision: str = "fp32",
+               gradients: str = "auto"):
     vaekit = import_vaekit()
     from vaekit.data import Splits
 
@@ -253,7 +256,7 @@ def arm_vaekit(data: dict, epochs: int, batch_size: int, lr: float, precision: s
     model = vaekit.VAE(vaekit.ModelConfig(data_shape=(1, 28, 28), latent_dim=LATENT, hidden=(HIDDEN,),
                                           likelihood="bernoulli", network="mlp"))
     config = vaekit.TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=0, binarize="none",
-                                precision=precision)
+                                precision=precision, gradients=gradients)
     result = vaekit.fit(model, splits, config, run_dir=None, progress=False)
     history = [{"epoch": i + 1, **{k: v for k, v in h.items() if isinstance(v, (int, float, str))}}
                for i, h in enumerate(result.history)]
@@ -281,7 +284,13 @@ def arm_vaekit_bf16(data: dict, epochs: int, batch_size: int, lr: float):
     return arm_vaekit(data, epochs, batch_size, lr, precision="bf16")
 
 
-ARM_FUNCS = {"a": arm_reference, "b": arm_pythae, "c": arm_plain, "d": arm_vaekit, "e": arm_vaekit_bf16}
+def arm_vaekit_autograd(data: dict, epochs: int, batch_size: int, lr: float):
+    """vaekit.fit with autograd's backward pass instead of the derived gradients."""
+    return arm_vaekit(data, epochs, batch_size, lr, gradients="autograd")
+
+
+ARM_FUNCS = {"a": arm_reference, "b": arm_pythae, "c": arm_plain, "d": arm_vaekit, "e": arm_vaekit_bf16,
+             "f": arm_vaekit_autograd}
 
 
 # -------------------------------------------------------------------------------------------- worker
@@ -356,7 +365,7 @@ def print_table(results: list[dict], peak: dict, flops_img: float) -> None:
         print(f"{label:<38} {s['images_per_s_median']:>10,.0f} {s['images_per_s_first_epoch']:>10,.0f} "
               f"{r['test']['elbo']:>10.2f} {r['peak_rss_mb']:>8.0f} {100 * s['utilisation']:>5.1f}%")
     by = {r["arm"]: r for r in results if "error" not in r}
-    for ours in ("d", "e"):
+    for ours in ("d", "e", "f"):
         if ours in by:
             print()
             for other in ("a", "b", "c"):
@@ -410,7 +419,7 @@ def run_parent(args) -> dict:
            "images_per_s_limit": peak["step_mix_gflops"] * 1e9 / flops_img, "arms": results,
            "ratios": {}}
     by = {r["arm"]: r for r in results if "error" not in r}
-    for ours in "de":
+    for ours in "def":
         for o in "abc":
             if ours in by and o in by:
                 out["ratios"][f"{ours}/{o}"] = (by[ours]["summary"]["images_per_s_median"]
@@ -429,7 +438,7 @@ def main(argv=None) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2, help="torch threads in every arm and the peak (default 2)")
-    p.add_argument("--arms", default="a,b,c,d,e", help="comma-separated subset of a,b,c,d,e (default all)")
+    p.add_argument("--arms", default="a,b,c,d,e,f", help="comma-separated subset of a,b,c,d,e,f (default all)")
     p.add_argument("--train-subset", type=int, default=0,
                    help="use only the first N training (and validation) images -- for quick checks only")
     p.add_argument("--elbo-samples", type=int, default=1, help="z draws per test image in the common test ELBO")

@@ -29,7 +29,9 @@ class ElboTerms:
     kl: Tensor              # KL(q(z|x) || p(z)), exact or Monte-Carlo
 
 
-def elbo(model: VAE, x: Tensor, num_samples: int = 1, analytic_kl: bool = True) -> ElboTerms:
+def elbo(
+    model: VAE, x: Tensor, num_samples: int = 1, analytic_kl: bool = True, qz_x: Distribution | None = None
+) -> ElboTerms:
     """The evidence lower bound L(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)) = E_q[log p(x, z) - log q(z|x)].
 
     With `analytic_kl` the KL term is exact (`torch.distributions.kl_divergence`), which lowers the variance [1];
@@ -41,13 +43,14 @@ def elbo(model: VAE, x: Tensor, num_samples: int = 1, analytic_kl: bool = True) 
         x: data [B, *data_shape].
         num_samples: K, samples of z per datapoint.
         analytic_kl: use the closed-form KL.
+        qz_x: `model.encode(x)`, where the caller has it already.
 
     Returns:
         `ElboTerms`, each of shape [B], nats per datapoint; differentiable (pathwise gradients).
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    qz_x = model.encode(x)
+    qz_x = model.encode(x) if qz_x is None else qz_x
     z = qz_x.rsample((num_samples,))  # (K, B, d)
     reconstruction = model.decode(z).log_prob(x).mean(0)  # (B,)
     if analytic_kl:

@@ -152,11 +152,11 @@ def summarize(model: VAE, x: Tensor, batch_size: int = 1024, analytic_kl: bool =
     kl_dims = torch.zeros(model.latent_dim, dtype=torch.float64)
     locs = []
     for xb in batches(x, batch_size):
-        terms = elbo(model, xb, analytic_kl=analytic_kl)
+        qz_x = model.encode(xb)
+        terms = elbo(model, xb, analytic_kl=analytic_kl, qz_x=qz_x)
         totals += torch.stack([terms.elbo.sum(), terms.reconstruction.sum(), terms.kl.sum()]).double().cpu()
-        qz_x = model.encode(xb).base_dist  # Normal, batch (B, d)
-        kl_dims += kl_divergence(qz_x, model.prior().base_dist).double().sum(0).cpu()
-        locs.append(qz_x.loc.double().cpu())
+        kl_dims += kl_divergence(qz_x.base_dist, model.prior().base_dist).double().sum(0).cpu()
+        locs.append(qz_x.base_dist.loc.double().cpu())
     n = x.shape[0]
     variance = torch.cat(locs).var(0, correction=0) if n > 1 else torch.zeros(model.latent_dim, dtype=torch.float64)
     return Summary(
