@@ -10,8 +10,9 @@ runs vaekit's own step (`vaekit.train._objective`, as `vaekit.fit` does) on a 78
     keepgrad     zero_grad(set_to_none=False)
     bf16         torch.autocast("cpu", dtype=torch.bfloat16) around the objective
     derived      vaekit.gradients.step_gradients (hand-derived gradients, no autograd graph) + fused Adam
+    plain        not vaekit: the tuned plain-PyTorch step of train_speed.py's arm (c), on the same batch
 
-    .venv/bin/python benchmarks/step_ab.py [--rounds 30] [--steps 20] [--variants eager,compiled,foreach,keepgrad,bf16,derived]
+    .venv/bin/python benchmarks/step_ab.py [--rounds 30] [--steps 20] [--variants eager,compiled,foreach,keepgrad,bf16,derived,plain]
 """
 
 from __future__ import annotations
@@ -39,6 +40,22 @@ def make_step(variant: str, base, x):
     objective = torch.compile(_objective, dynamic=False) if variant == "compiled" else _objective
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if variant == "bf16" else contextlib.nullcontext
 
+    if variant == "plain":
+        from train_speed import PlainVAE
+
+        torch.manual_seed(0)
+        plain = PlainVAE()
+        plain_optimizer = torch.optim.Adam(plain.parameters(), 1e-3, fused=True)
+        x_flat = x.reshape(x.shape[0], -1)
+
+        def plain_step() -> None:
+            loss = plain.neg_elbo(x_flat)
+            plain_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            plain_optimizer.step()
+
+        return plain_step
+
     def step() -> None:
         if variant == "derived":
             step_gradients(model, x)
@@ -55,7 +72,7 @@ def make_step(variant: str, base, x):
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--variants", default="eager,compiled,foreach,keepgrad,bf16,derived")
+    p.add_argument("--variants", default="eager,compiled,foreach,keepgrad,bf16,derived,plain")
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--steps", type=int, default=20, help="steps per timed block")
     p.add_argument("--batch-size", type=int, default=128)

@@ -18,7 +18,8 @@ binarized data, batch 128, Adam lr 1e-3, for the same number of epochs, with a v
 Each arm runs in its own subprocess (peak RSS is per arm) with the same thread count and reports JSON to the
 parent; the test ELBO of every arm is computed by the same function (`_common.elbo_per_image`). The parent also
 measures the float32 matmul peak at the training shapes (before and after the arms, best of both) and reports
-each arm's utilisation of it.
+each arm's utilisation of it. The arms run --repeats times (default 2) in alternating order, so that the drift of
+a shared machine's speed over the run falls on all of them alike.
 
     .venv/bin/python benchmarks/train_speed.py                       # 5 epochs, Fashion-MNIST, all arms
     .venv/bin/python benchmarks/train_speed.py --data binarized-mnist --json benchmarks/results/train_speed.json
@@ -315,7 +316,8 @@ def run_worker(args) -> None:
 
 # -------------------------------------------------------------------------------------------- parent
 def summarize(result: dict, flops_img: float, peak_gflops: float) -> dict:
-    """images/s per epoch = training images / whole-epoch seconds; median over all epochs, and epoch 1."""
+    """images/s per epoch = training images / whole-epoch seconds; median over all epochs of all repeats, and the
+    first epoch of the first repeat. The test ELBO is the first repeat's."""
     n_train = result["n_train"]
     ips = [n_train / h["epoch_seconds"] for h in result["history"]]
     train_ips = [n_train / h["train_seconds"] for h in result["history"] if h.get("train_seconds")]
@@ -397,13 +399,22 @@ def run_parent(args) -> dict:
     flops_img = flops_per_image()
     print("measuring the matmul peak ...", flush=True)
     peak_before = matmul_peak(args.batch_size, min_seconds=args.peak_seconds)
-    results = []
     with tempfile.TemporaryDirectory(prefix="vaekit-bench-") as tmp:
         data_file = os.path.join(tmp, "data.pt")
         torch.save({k: data[k] for k in ("x_train", "x_valid", "x_test", "name", "source", "data_shape")}, data_file)
-        for arm in arms:
-            r = run_arm(arm, args, data_file, tmp)
-            results.append(r)
+        # Repeats run the arms in alternating order (a..f, f..a, ...) so that a drift of the machine's speed
+        # during the run falls on every arm alike; an arm's images/s is the median over all its epochs.
+        by_arm: dict[str, dict] = {}
+        for repeat in range(args.repeats):
+            for arm in arms if repeat % 2 == 0 else arms[::-1]:
+                r = run_arm(arm, args, data_file, tmp)
+                if arm not in by_arm or "error" in r:
+                    by_arm[arm] = {**r, "repeats": 1}
+                elif "error" not in by_arm[arm]:
+                    by_arm[arm]["history"] += r["history"]
+                    by_arm[arm]["repeats"] += 1
+                    by_arm[arm]["peak_rss_mb"] = max(by_arm[arm]["peak_rss_mb"], r["peak_rss_mb"])
+        results = [by_arm[arm] for arm in arms]
     print("measuring the matmul peak again ...", flush=True)
     peak = best_peak(peak_before, matmul_peak(args.batch_size, min_seconds=args.peak_seconds))
     for r in results:
@@ -413,7 +424,7 @@ def run_parent(args) -> dict:
     load_after = busy_warning()
     out = {"data": {k: data[k] for k in ("name", "source", "loader", "loader_note", "binarized")},
            "n_train": n_train, "n_valid": min(len(data["x_valid"]), args.train_subset or len(data["x_valid"])),
-           "n_test": len(data["x_test"]), "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+           "n_test": len(data["x_test"]), "epochs": args.epochs, "repeats": args.repeats, "batch_size": args.batch_size, "lr": args.lr,
            "threads": args.threads, "cpu_count": os.cpu_count(), "load_average_before": load_before,
            "load_average_after": load_after, "flops_per_image": flops_img, "matmul_peak": peak,
            "images_per_s_limit": peak["step_mix_gflops"] * 1e9 / flops_img, "arms": results,
@@ -435,6 +446,7 @@ def main(argv=None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", choices=DATASETS, default="fashion-mnist")
     p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=2, help="runs of every arm, in alternating order (default 2)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2, help="torch threads in every arm and the peak (default 2)")
