@@ -134,11 +134,14 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from vaekit import data as vdata
+    from vaekit import distributed
     from vaekit.model import VAE, ModelConfig
     from vaekit.runs import open_run
     from vaekit.train import DataConfig, TrainConfig, fit
 
     command = ["vaekit", *args.argv]
+    if distributed.launched() and args.out is None:
+        raise VaekitError("--out RUN is needed under torchrun, so that every process trains the same run")
     if args.resume:
         if args.out is None:
             raise VaekitError("--resume needs --out RUN, the run directory to continue")
@@ -165,8 +168,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise VaekitError(f"invalid model: {e}") from None
     out = Path(args.out) if args.out else Path("runs") / f"{Path(splits.name).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    result = fit(model, splits, train_config, run_dir=out, resume=args.resume, data_config=data_config,
-                 command=command, progress=_progress_wanted(args))
+    with distributed.from_environment() as group:
+        result = fit(model, splits, train_config, run_dir=out, resume=args.resume, data_config=data_config,
+                     command=command, progress=_progress_wanted(args))
+    if not group.is_main:  # rank 0 reports for all processes
+        return 0
     last = result.history[-1] if result.history else {}
     summary = {
         "run": str(out),
@@ -447,7 +453,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except VaekitError as e:
-        print(f"vaekit {args.command}: error: {e}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every process fails alike; rank 0 says why
+            print(f"vaekit {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"vaekit {args.command}: interrupted", file=sys.stderr)

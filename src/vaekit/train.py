@@ -1,5 +1,5 @@
 """The training loop: minibatch stochastic gradient ascent on the ELBO, with validation, best-weight keeping,
-exact resume and atomic run directories.
+exact resume, atomic run directories and data-parallel training across processes (`vaekit.distributed`).
 
 Batches are slices of one resident tensor (no per-item Python), the optimiser step is fused, and the loop never
 synchronises with the host inside an epoch except to refresh the progress bar.
@@ -20,6 +20,7 @@ import torch
 
 from vaekit import __version__
 from vaekit import checkpoint as ckpt
+from vaekit import distributed
 from vaekit.bounds import elbo
 from vaekit.data import Splits
 from vaekit.errors import DataError, RunError, VaekitError
@@ -187,6 +188,10 @@ def fit(
 
     `fit` turns on `torch.set_flush_denormal(True)` for the process (denormals slow CPU arithmetic).
 
+    In an initialised `torch.distributed` group (`torchrun`, see `vaekit.distributed`) every process trains on
+    its share of each global batch of `config.batch_size` rows and the gradients are averaged, so a step is the
+    single-process step; rank 0 validates, writes the run directory and shows the progress bar.
+
     Returns:
         `FitResult`; `history` rows hold nats per datapoint (`*_elbo`, `*_reconstruction`, `*_kl`), seconds and
         images per second.
@@ -196,11 +201,17 @@ def fit(
         >>> model = VAE(ModelConfig(data_shape=splits.data_shape))
         >>> result = fit(model, splits, TrainConfig(epochs=50))
     """
+    group = distributed.current()
     device = resolve_device(config.device)
+    if device.type == "cuda":
+        if group.world > 1 and device.index is None:
+            device = torch.device("cuda", group.local_rank)  # one GPU per process
+        torch.cuda.set_device(device)
     pipeline = pipeline_for(model, splits, config)
     torch.manual_seed(config.seed)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     model.to(device)
+    distributed.broadcast_parameters(model, group)
     x_train = splits.x_train.to(device)
     # Deterministic pipelines are applied once, on the CPU so that every device sees the same draws;
     # stochastic ones draw fresh noise for every batch.
@@ -221,66 +232,91 @@ def fit(
     history: list[dict] = []
     best_epoch, best_valid, best_weights = 0, -math.inf, None
     run_path = Path(run_dir) if run_dir is not None else None
+    writes = run_path is not None and group.is_main  # one process writes the run directory
+    failure: VaekitError | None = None
     if run_path is not None and resume:
         meta = _restore(run_path, model, optimizer, generator)
         history, best_epoch, best_valid = meta["history"], meta["best_epoch"], meta["best_valid_elbo"]
         best_weights = ckpt.load_tensors(run_path / ckpt.WEIGHTS)
         saved = ckpt.read_json(run_path / ckpt.CONFIG)
-        if saved.get("train") != dataclasses.asdict(config):  # --epochs or --device changed: record it
+        if writes and saved.get("train") != dataclasses.asdict(config):  # --epochs or --device changed: record it
             ckpt.write_json(run_path / ckpt.CONFIG, {**saved, "train": dataclasses.asdict(config)})
-    elif run_path is not None:
-        ckpt.new_run_dir(run_path)
-        ckpt.write_json(run_path / ckpt.CONFIG, {
-            "vaekit_version": __version__,
-            "torch_version": torch.__version__,
-            "command": command,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "model": dataclasses.asdict(model.config),
-            "data": dataclasses.asdict(data_config or DataConfig(data=splits.name)),
-            "train": dataclasses.asdict(config),
-            "pipeline": dataclasses.asdict(pipeline),
-            "dataset": {"name": splits.name, "source": splits.source, "levels": splits.levels,
-                        "data_shape": list(splits.data_shape), "splits": splits.sizes()},
-        })
+    elif writes:
+        try:
+            ckpt.new_run_dir(run_path)
+            ckpt.write_json(run_path / ckpt.CONFIG, {
+                "vaekit_version": __version__,
+                "torch_version": torch.__version__,
+                "command": command,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "model": dataclasses.asdict(model.config),
+                "data": dataclasses.asdict(data_config or DataConfig(data=splits.name)),
+                "train": dataclasses.asdict(config),
+                "pipeline": dataclasses.asdict(pipeline),
+                "dataset": {"name": splits.name, "source": splits.source, "levels": splits.levels,
+                            "data_shape": list(splits.data_shape), "splits": splits.sizes()},
+                "processes": group.world,
+            })
+        except VaekitError as e:  # the other processes must hear of it, or they would wait for rank 0
+            failure = e
+    if not distributed.all_ok(failure is None, group, device):
+        raise failure or RunError(f"{run_path}: the main process (rank 0) could not start this run; see its message")
+    if group.rank > 0:  # every other process draws its own z (rank 0 keeps the single-process stream)
+        torch.manual_seed(config.seed + 7919 * group.rank + len(history))
 
     start = len(history) + 1
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
     torch.set_flush_denormal(True)  # denormal floats in late training slow CPU matrix products several-fold
-    with unchecked(), _progress(progress and start <= config.epochs, config.epochs, steps) as bar:
+    params = list(model.parameters())
+    with unchecked(), _progress(progress and group.is_main and start <= config.epochs, config.epochs, steps) as bar:
         for epoch in range(start, config.epochs + 1):
             model.train()
             t0 = time.perf_counter()
-            totals = torch.zeros(3, device=device)
+            totals = torch.zeros(3, device=device)  # this process's sums of (elbo, reconstruction, kl)
+            seen = 0  # rows of those sums
             order = torch.randperm(n, generator=generator, device=device)
             for step in range(steps):
                 index = order[step * config.batch_size : (step + 1) * config.batch_size]
-                xb = train_view[index] if train_view is not None else pipeline.fresh(x_train[index], generator)
-                if derived:
+                # Every process draws the whole global batch's noise, so that the data generator stays in step.
+                xb = distributed.share(
+                    train_view[index] if train_view is not None else pipeline.fresh(x_train[index], generator), group
+                )
+                if xb.shape[0] == 0:  # a last global batch with fewer rows than processes
+                    sums = torch.zeros(3, device=device)
+                    for p in params:
+                        p.grad = torch.zeros_like(p)
+                elif derived:
                     sums = step_gradients(model, xb)
                 else:
                     with autocast:
                         loss, sums = _objective(model, xb, config.num_samples, config.analytic_kl)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
+                distributed.average_gradients(params, xb.shape[0], index.shape[0], group)
                 optimizer.step()
                 totals += sums
+                seen += xb.shape[0]
                 if bar is not None and (step % 20 == 0 or step == steps - 1):
                     rows = min(n, (step + 1) * config.batch_size)
-                    bar.step(epoch, step + 1, totals / rows, rows / (time.perf_counter() - t0))
+                    bar.step(epoch, step + 1, totals / seen, rows / (time.perf_counter() - t0))
             train_seconds = time.perf_counter() - t0
             model.eval()
-            valid = summarize(model, x_valid, analytic_kl=config.analytic_kl)
+            # Rank 0 validates; the others take its figures, so that every process keeps the same best epoch.
+            valid = summarize(model, x_valid, analytic_kl=config.analytic_kl) if group.is_main else None
+            valid_figures = distributed.from_main(torch.tensor(
+                [valid.elbo, valid.reconstruction, valid.kl, valid.active_units] if valid else [0.0] * 4,
+                dtype=torch.float64, device=device), group).tolist()
             epoch_seconds = time.perf_counter() - t0
-            train_means = (totals.double() / n).tolist()
+            train_means = (distributed.all_sum(totals, group).double() / n).tolist()
             row = {
                 "epoch": epoch,
                 "train_elbo_nats": train_means[0],
                 "train_reconstruction_nats": train_means[1],
                 "train_kl_nats": train_means[2],
-                "valid_elbo_nats": valid.elbo,
-                "valid_reconstruction_nats": valid.reconstruction,
-                "valid_kl_nats": valid.kl,
-                "valid_active_units": valid.active_units,
+                "valid_elbo_nats": valid_figures[0],
+                "valid_reconstruction_nats": valid_figures[1],
+                "valid_kl_nats": valid_figures[2],
+                "valid_active_units": int(valid_figures[3]),
                 "train_seconds": train_seconds,
                 "epoch_seconds": epoch_seconds,
                 "images_per_second": n / epoch_seconds,
@@ -290,12 +326,12 @@ def fit(
                 kept = f"; {run_path} keeps epoch {epoch - 1}" if run_path else ""
                 raise RunError(f"training diverged at epoch {epoch} (ELBO is {row['train_elbo_nats']}){kept}; "
                                "train again with a lower --lr")
-            if valid.elbo > best_valid:
-                best_epoch, best_valid = epoch, valid.elbo
+            if row["valid_elbo_nats"] > best_valid:
+                best_epoch, best_valid = epoch, row["valid_elbo_nats"]
                 best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                if run_path is not None:
+                if writes:
                     ckpt.save_tensors(run_path / ckpt.WEIGHTS, best_weights)
-            if run_path is not None:
+            if writes:
                 tensors, optim_meta = _state_tensors(model, optimizer, generator)
                 ckpt.save_tensors(run_path / ckpt.STATE, tensors)
                 ckpt.write_json(run_path / ckpt.STATE_JSON, {
