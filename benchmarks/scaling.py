@@ -5,9 +5,9 @@ steps over the in-memory training data (each at least --min-seconds and --min-st
 training images/s and the achieved GFLOP/s (forward + backward FLOPs per image as in train_speed.py). No
 validation, no epochs: this is the cost of the gradient step alone.
 
-The step timed for "vaekit" is the one `vaekit.fit` runs (`vaekit.train._objective`, fused Adam, flush-denormal,
-distribution checks off), on batches sliced from one tensor by a randperm index. `--impl plain` times train_speed.py's arm (c) step
-instead, and `--impl both` times the two.
+The step timed for "vaekit" is the one `vaekit.fit` runs (`vaekit.gradients.step_gradients`, fused Adam,
+flush-denormal, distribution checks off), on batches sliced from one tensor by a randperm index. `--impl plain`
+times train_speed.py's arm (c) step instead, and `--impl both` times the two.
 
     .venv/bin/python benchmarks/scaling.py                   # writes benchmarks/results/scaling.{json,png}
     .venv/bin/python benchmarks/scaling.py --impl both --min-seconds 2
@@ -30,10 +30,11 @@ from _common import LATENT, RESULTS_DIR, D, flops_per_image, import_vaekit, load
 
 
 def vaekit_step(width: int, lr: float):
-    """One vaekit training step, the very `_objective` that `vaekit.fit` runs, for a fresh 784-width-20 model."""
+    """One vaekit training step as `vaekit.fit` runs it for a fresh 784-width-20 model: the hand-derived gradients
+    of `vaekit.gradients` (which apply to this model), then fused Adam."""
     vaekit = import_vaekit()
+    from vaekit.gradients import step_gradients
     from vaekit.likelihoods import unchecked
-    from vaekit.train import _objective
 
     model = vaekit.VAE(vaekit.ModelConfig(data_shape=(1, 28, 28), latent_dim=LATENT, hidden=(width,),
                                           likelihood="bernoulli", network="mlp"))
@@ -42,9 +43,7 @@ def vaekit_step(width: int, lr: float):
 
     def step(xb):
         with unchecked():  # as in fit: the data's support was checked once
-            loss, _ = _objective(model, xb, 1, True)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+            step_gradients(model, xb)
         optimizer.step()
 
     return step, (1, 28, 28)
