@@ -69,8 +69,9 @@ class TrainConfig:
     precision: str = field(default="fp32", metadata={"help": "training-step arithmetic", "choices": PRECISIONS})
     # derived: the hand-derived gradients of vaekit.gradients (MLP networks, Bernoulli or Gaussian likelihoods,
     # one sample, analytic KL, fp32), 1.1-1.3x faster steps on CPU; auto uses them wherever they apply.
-    gradients: str = field(default="auto", metadata={"help": "how the training step computes gradients",
-                                                     "choices": GRADIENTS})
+    gradients: str = field(default="auto", metadata={
+        "help": "training-step gradients: derived by hand (MLP nets, bernoulli/gaussian likelihoods; faster on "
+                "CPU), autograd, or auto (derived where it applies)", "choices": GRADIENTS})
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "num_samples"):
