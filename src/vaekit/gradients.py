@@ -3,10 +3,10 @@
 For the common model (MLP encoder and decoder with ReLU, diagonal-Gaussian q(z|x), one reparameterised sample,
 analytic KL, a Bernoulli or Gaussian likelihood) the gradient of the loss -mean ELBO is a short chain of matrix
 products. Computing it directly, with the parameters' gradient buffers reused from step to step, skips the
-autograd graph and the distribution objects of the backward pass: 1.2-1.3x faster training steps on a 2-core
-CPU at batch 128 (BENCHMARKS.md), where `torch.compile` measured no gain. The ELBO terms themselves are
-computed by the same `torch.distributions` calls as `vaekit.elbo`; only the derivatives are written out here,
-and tests/test_gradients.py checks them against autograd in float64.
+autograd graph and the distribution objects of the backward pass: training steps take 0.89-0.93 of autograd's
+time on a 2-core CPU at batch 128 (BENCHMARKS.md), where `torch.compile` measured no gain. The ELBO terms
+themselves are computed by the same `torch.distributions` calls as `vaekit.elbo`; only the derivatives are
+written out here, and tests/test_gradients.py checks them against autograd in float64.
 
 `vaekit.fit` uses this path where `applies` says it can (`TrainConfig.gradients`), autograd otherwise.
 """

@@ -68,7 +68,7 @@ class TrainConfig:
     # float32: about 1.2x on CPUs with avx512_bf16 (BENCHMARKS.md). Validation and evaluation stay float32.
     precision: str = field(default="fp32", metadata={"help": "training-step arithmetic", "choices": PRECISIONS})
     # derived: the hand-derived gradients of vaekit.gradients (MLP networks, Bernoulli or Gaussian likelihoods,
-    # one sample, analytic KL, fp32), 1.1-1.3x faster steps on CPU; auto uses them wherever they apply.
+    # one sample, analytic KL, fp32), about 1.1x faster steps on CPU; auto uses them wherever they apply.
     gradients: str = field(default="auto", metadata={
         "help": "training-step gradients: derived by hand (MLP nets, bernoulli/gaussian likelihoods; faster on "
                 "CPU), autograd, or auto (derived where it applies)", "choices": GRADIENTS})
