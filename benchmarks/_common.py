@@ -103,7 +103,7 @@ def load_binary_splits(name: str, seed: int = 0) -> dict:
         splits = {k: getattr(s, k) for k in ("x_train", "x_valid", "x_test")}
         splits.update(name=name, source=str(getattr(s, "source", "")), levels=int(s.levels),
                       data_shape=tuple(s.data_shape), loader="vaekit.data.load")
-    except Exception as e:  # vaekit.data.load not written yet (or failing): the local reader stands in
+    except Exception as e:  # noqa: BLE001 - any failure of vaekit's loader: the local reader stands in, recorded
         note = f"vaekit.data.load unavailable ({type(e).__name__}: {e}); used the local reader"
         print(f"note: {note}", file=sys.stderr)
         splits = _local_splits(name)

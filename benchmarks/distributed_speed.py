@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_json  # noqa: E402
+from _common import write_json
 
 TRAIN = ["-m", "vaekit", "train", "--data", "fashion-mnist", "--hidden", "400", "--latent-dim", "20",
          "--binarize", "static", "--batch-size", "128"]

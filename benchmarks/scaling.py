@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import LATENT, RESULTS_DIR, D, flops_per_image, import_vaekit, load_binary_splits, write_json  # noqa: E402
+from _common import LATENT, RESULTS_DIR, D, flops_per_image, import_vaekit, load_binary_splits, write_json
 
 
 def vaekit_step(width: int, lr: float):

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import import_vaekit  # noqa: E402
+from _common import import_vaekit
 
 
 def make_step(variant: str, base, x):

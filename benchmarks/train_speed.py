@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from _common import (
     DATASETS,
     HIDDEN,
     LATENT,
@@ -142,7 +142,10 @@ def arm_reference(data: dict, epochs: int, batch_size: int, lr: float):
         history.append({"epoch": epoch, "train_seconds": t1 - t0, "epoch_seconds": t2 - t0,
                         "train_loss": train_loss / len(train_loader.dataset),
                         "valid_elbo": -valid_loss / len(valid_loader.dataset)})
-    encode = lambda x: (lambda mu, lv: (mu, torch.exp(0.5 * lv)))(*model.encode(x))  # noqa: E731
+    def encode(x):
+        mu, logvar = model.encode(x)
+        return mu, torch.exp(0.5 * logvar)
+
     return history, encode, model.logits, {}
 
 
@@ -346,7 +349,7 @@ def run_arm(arm: str, args, data_file: str, tmp: str) -> dict:
     print(f"[{arm}] {ARMS[arm]}: running ({python}) ...", flush=True)
     with open(log, "w") as f:
         try:
-            proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, timeout=args.timeout)
+            proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, timeout=args.timeout, check=False)
         except subprocess.TimeoutExpired:
             return {"arm": arm, "name": ARMS[arm], "error": f"killed after --timeout {args.timeout} s; log {log}"}
     if proc.returncode != 0 or not os.path.exists(result_file):

@@ -135,7 +135,7 @@ class Browser:
             raise
         self.driver.set_page_load_timeout(page_load_timeout)
 
-    def __enter__(self) -> Browser:
+    def __enter__(self) -> Browser:  # noqa: PYI034 - Python 3.10 has no typing.Self
         return self
 
     def __exit__(self, *exc) -> None:

@@ -24,9 +24,9 @@ from vaekit.baselines import (
 from vaekit.errors import DataError
 
 # Keeps the kernel densities and the Gaussian mixture cheap where a test is about another estimator.
-FAST_CONTINUOUS = dict(gmm_components=(1, 2), gmm_max_train=500, bandwidths=(0.3, 1.0), max_kde_valid=100,
-                       max_kde_test=100)
-FAST_BINARY = dict(components=(1, 2), lambdas=(0.7, 0.9), max_kde_valid=100, max_kde_test=100)
+FAST_CONTINUOUS = {"gmm_components": (1, 2), "gmm_max_train": 500, "bandwidths": (0.3, 1.0), "max_kde_valid": 100,
+                   "max_kde_test": 100}
+FAST_BINARY = {"components": (1, 2), "lambdas": (0.7, 0.9), "max_kde_valid": 100, "max_kde_test": 100}
 
 
 def by_name(results: list[BaselineResult]) -> dict[str, BaselineResult]:

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from distributed_worker import BATCH, SEED, batch_and_model
+
 from vaekit import distributed
 from vaekit.gradients import step_gradients
 

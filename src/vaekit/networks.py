@@ -7,6 +7,7 @@ of those numbers lives in `model.py` and `likelihoods.py`.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -18,7 +19,7 @@ NETWORKS = ("mlp", "conv")
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
     """Linear layers of the given sizes with ReLU between them (none after the last)."""
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         if i:
             layers.append(nn.ReLU())
         layers.append(nn.Linear(n_in, n_out))

@@ -32,16 +32,16 @@ from PIL import Image, ImageDraw, ImageFont
 from vaekit.files import atomic_write
 
 __all__ = [
+    "correlation_matrices",
+    "histogram",
     "image_grid",
-    "reconstructions",
     "interpolations",
-    "traversals",
     "latent_map",
     "manifold",
+    "reconstructions",
     "tabular_histograms",
-    "correlation_matrices",
     "training_curves",
-    "histogram",
+    "traversals",
 ]
 
 DPI = 100
@@ -624,7 +624,8 @@ def training_curves(history: Sequence[Mapping[str, float]], path: PathLike) -> P
         raise ValueError("history must be a non-empty list of per-epoch dicts")
     for i, row in enumerate(history):
         if not isinstance(row, Mapping):
-            raise ValueError(f"history[{i}] must be a dict of per-epoch values; got {type(row).__name__}")
+            raise ValueError(  # noqa: TRY004 - every bad input to a plot is a ValueError here
+                f"history[{i}] must be a dict of per-epoch values; got {type(row).__name__}")
     epochs = [float(i + 1 if row.get("epoch") is None else row["epoch"]) for i, row in enumerate(history)]
 
     fig = _new_figure(3.5)

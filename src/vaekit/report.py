@@ -38,7 +38,7 @@ from vaekit.errors import RunError
 from vaekit.evaluate import Summary, batches, summarize
 from vaekit.runs import Run, open_run
 
-__all__ = ["write_report", "REPORT", "FILES", "EVALUATION"]
+__all__ = ["EVALUATION", "FILES", "REPORT", "write_report"]
 
 REPORT = "report.html"
 FILES = "report_files"  # the pictures' folder inside the run
@@ -429,9 +429,9 @@ def _evaluation_details(evaluation: dict, run: Run, pictures: list[Picture]) -> 
     split = [(label, _fmt(evaluation[key])) for key, label in _GAP_SPLIT.items() if key in evaluation]
     if split:
         parts += ["<h3>Where the gap comes from</h3>",
-                  "<p>The gap splits into an approximation gap (no Gaussian q fits p(z|x) better than the optimum "
-                  "q*, fitted per datapoint) and an amortization gap (the encoder falls short of q*); Cremer, Li "
-                  "&amp; Duvenaud 2018.</p>", _kv(split)]
+                  ("<p>The gap splits into an approximation gap (no Gaussian q fits p(z|x) better than the optimum "
+                   "q*, fitted per datapoint) and an amortization gap (the encoder falls short of q*); Cremer, Li "
+                   "&amp; Duvenaud 2018.</p>"), _kv(split)]
     kl = evaluation.get("kl_per_dim")
     if isinstance(kl, list) and kl:
         parts += ["<h3>KL per latent dimension</h3>",

@@ -18,14 +18,13 @@ from pathlib import Path
 
 import torch
 
-from vaekit import __version__
+from vaekit import __version__, distributed
 from vaekit import checkpoint as ckpt
-from vaekit import distributed
 from vaekit.bounds import elbo
 from vaekit.data import Splits
 from vaekit.errors import DataError, RunError, VaekitError
-from vaekit.gradients import applies, step_gradients
 from vaekit.evaluate import summarize
+from vaekit.gradients import applies, step_gradients
 from vaekit.likelihoods import unchecked
 from vaekit.model import VAE, check_support
 from vaekit.pipeline import BINARIZE, Pipeline
