@@ -206,6 +206,9 @@ def fit(
     if device.type == "cuda":
         if group.world > 1 and device.index is None:
             device = torch.device("cuda", group.local_rank)  # one GPU per process
+        if (device.index or 0) >= torch.cuda.device_count():
+            raise DataError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s); start at most "
+                            "that many processes per machine, or use --device cpu")
         torch.cuda.set_device(device)
     pipeline = pipeline_for(model, splits, config)
     torch.manual_seed(config.seed)
