@@ -87,8 +87,12 @@ def test_torchrun_trains_one_run(tmp_path):
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 4
 
 
-def test_torchrun_without_out_is_a_clear_error(tmp_path):
-    proc = _torchrun(["-m", "vaekit", "train", "--epochs", "1"], tmp_path)
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("vaekit train: error:")]
-    assert proc.returncode != 0 and len(errors) == 1 and "--out" in errors[0]
+@pytest.mark.parametrize(("args", "mentioned"), [
+    (["train", "--epochs", "1"], "--out"),                    # every process must train the same run
+    (["evaluate", "runs/missing"], "only `vaekit train`"),   # the other commands run as one process
+])
+def test_torchrun_misuse_is_a_clear_error(args, mentioned, tmp_path):
+    proc = _torchrun(["-m", "vaekit", *args], tmp_path)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith(f"vaekit {args[0]}: error:")]
+    assert proc.returncode != 0 and len(errors) == 1 and mentioned in errors[0]
     assert not (tmp_path / "runs").exists()

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaekit import __version__
+from vaekit import __version__, distributed
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write
 
@@ -134,7 +134,6 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from vaekit import data as vdata
-    from vaekit import distributed
     from vaekit.model import VAE, ModelConfig
     from vaekit.runs import open_run
     from vaekit.train import DataConfig, TrainConfig, fit
@@ -451,6 +450,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"vaekit {args.command}: error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
             return EXIT_USAGE
     try:
+        if distributed.launched() and args.command != "train":
+            raise VaekitError("only `vaekit train` runs under torchrun (data-parallel); run this command as one "
+                              "process")
         return args.func(args)
     except VaekitError as e:
         if os.environ.get("RANK", "0") == "0":  # under torchrun every process fails alike; rank 0 says why
