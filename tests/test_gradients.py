@@ -68,6 +68,8 @@ def test_settings_without_derived_gradients_say_why():
     assert "one sample" in applies(model, 2, True, "fp32")
     assert "analytic KL" in applies(model, 1, False, "fp32")
     assert "bf16" in applies(model, 1, True, "bf16")
+    model.encoder.requires_grad_(False)
+    assert "frozen" in applies(model, 1, True, "fp32")
 
 
 def _tiny_splits() -> vaekit.data.Splits:

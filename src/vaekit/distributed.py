@@ -80,6 +80,9 @@ def average_gradients(params: Iterable[nn.Parameter], rows: int, total_rows: int
     if group.world == 1:
         return
     params = list(params)
+    for p in params:
+        if p.grad is None:  # a parameter this batch did not reach: every process must still send the same sizes
+            p.grad = torch.zeros_like(p)
     flat = torch.cat([p.grad.reshape(-1) for p in params]).mul_(rows / total_rows)
     torch.distributed.all_reduce(flat)
     for p, part in zip(params, flat.split([p.numel() for p in params])):

@@ -35,6 +35,8 @@ def applies(model: VAE, num_samples: int, analytic_kl: bool, precision: str) -> 
         return "it needs one sample of z and the analytic KL"
     if precision != "fp32":
         return "bf16 autocast needs autograd"
+    if not all(p.requires_grad for p in model.parameters()):
+        return "some parameters are frozen (requires_grad=False)"
     return None
 
 

@@ -270,7 +270,7 @@ def fit(
     start = len(history) + 1
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
     torch.set_flush_denormal(True)  # denormal floats in late training slow CPU matrix products several-fold
-    params = list(model.parameters())
+    params = [p for p in model.parameters() if p.requires_grad]
     with unchecked(), _progress(progress and group.is_main and start <= config.epochs, config.epochs, steps) as bar:
         for epoch in range(start, config.epochs + 1):
             model.train()
