@@ -52,3 +52,4 @@ def main(out: str) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1])
+    distributed.exit_process(0)  # as `vaekit train` does under torchrun

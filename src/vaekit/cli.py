@@ -436,7 +436,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the `vaekit` command line; returns the exit code."""
+    """Run the `vaekit` command line; returns the exit code (under torchrun, leaves the process with it)."""
+    code = _main(argv)
+    if distributed.launched():
+        distributed.exit_process(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -455,8 +462,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                               "process")
         return args.func(args)
     except VaekitError as e:
-        if os.environ.get("RANK", "0") == "0":  # under torchrun every process fails alike; rank 0 says why
+        if distributed.is_main_process():  # under torchrun every process fails alike; rank 0 says why
             print(f"vaekit {args.command}: error: {e}", file=sys.stderr)
+        else:
+            distributed.wait_for_main_to_report()
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"vaekit {args.command}: interrupted", file=sys.stderr)
