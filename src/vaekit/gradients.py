@@ -14,9 +14,8 @@ written out here, and tests/test_gradients.py checks them against autograd in fl
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributions import Independent, Normal, kl_divergence
+from torch.distributions import Bernoulli, Distribution, kl_divergence
 
 from vaekit.model import VAE
 from vaekit.networks import MLPDecoder, MLPEncoder
@@ -64,27 +63,28 @@ def step_gradients(model: VAE, x: Tensor) -> Tensor:
                 if p.grad is None:
                     p.grad = torch.empty_like(p)
 
-        # Forward, keeping each layer's input.
+        # Forward, keeping each layer's input; the distributions are the model's own.
         enc_inputs, head = _forward(encoder, x_flat)
-        loc, raw_scale = head.unflatten(-1, (2, model.latent_dim)).unbind(-2)  # each (B, d)
-        scale = F.softplus(raw_scale) + model.config.min_scale
+        qz_x = model.posterior(head.unflatten(-1, (2, model.latent_dim)))
+        loc, scale = qz_x.base_dist.loc, qz_x.base_dist.scale  # each (B, d)
         eps = torch.empty_like(loc).normal_()  # the draw Normal.rsample makes
         z = loc + eps * scale
         dec_inputs, raw = _forward(decoder, z)
         px_z = model.observation(raw.unflatten(-1, model.decoder.out_shape))
-        prior = model.prior().base_dist
-        qz_x = Normal(loc, scale)
+        prior = model.prior()
         reconstruction = px_z.log_prob(x)  # (B,)
-        kl = kl_divergence(Independent(qz_x, 1), Independent(prior, 1))  # (B,)
+        kl = kl_divergence(qz_x, prior)  # (B,)
         elbo = reconstruction - kl
 
         # Backward of loss = -mean_b ELBO_b.
-        d_raw = _neg_log_prob_grad(model, raw, x_flat).div_(batch)
+        d_raw = _neg_log_prob_grad(px_z, raw, x_flat).div_(batch)
         d_z = _backward(decoder, dec_inputs, d_raw, input_grad=True)
-        # KL(N(m, s) || N(m0, s0)) per dimension: d/dm = (m - m0) / s0^2, d/ds = s / s0^2 - 1 / s.
-        prior_var = prior.scale.square()
-        d_loc = d_z + (loc - prior.loc) / prior_var / batch
+        # KL(N(m, s) || N(m0, s0)) per dimension: d/dm = (m - m0) / s0^2, d/ds = s / s0^2 - 1 / s;
+        # s = softplus(raw) + floor, so ds/draw = sigmoid(raw).
+        prior_loc, prior_var = prior.base_dist.loc, prior.base_dist.scale.square()
+        d_loc = d_z + (loc - prior_loc) / prior_var / batch
         d_scale = d_z * eps + (scale / prior_var - scale.reciprocal()) / batch
+        raw_scale = head[:, model.latent_dim:]
         d_head = torch.cat([d_loc, d_scale * torch.sigmoid(raw_scale)], dim=-1)
         _backward(encoder, enc_inputs, d_head, input_grad=False)
         return torch.stack([elbo.sum(), reconstruction.sum(), kl.sum()])
@@ -119,17 +119,17 @@ def _backward(layers: list[nn.Linear], inputs: list[Tensor], grad: Tensor, input
     return None
 
 
-def _neg_log_prob_grad(model: VAE, raw: Tensor, x: Tensor) -> Tensor:
-    """-d log p(x|z) / d raw for the decoder output raw [B, P*D] and data x [B, D]; a new tensor [B, P*D]."""
-    name, dims = model.config.likelihood, x.shape[-1]
-    if name == "bernoulli":  # log p = x l - softplus(l)
-        return torch.sigmoid(raw).sub_(x)
-    if name == "gaussian-fixed":  # log p = -(x - m)^2 / (2 s^2) + const
-        return (raw - x).div_(model.observation.fixed_scale**2)
-    # gaussian: m = raw[:, :D], s = softplus(raw[:, D:]) + floor; log p = -(x - m)^2 / (2 s^2) - log s + const
-    loc, raw_scale = raw[:, :dims], raw[:, dims:]
-    scale = F.softplus(raw_scale) + model.observation.min_scale
-    residual = (x - loc) / scale
+def _neg_log_prob_grad(px_z: Distribution, raw: Tensor, x: Tensor) -> Tensor:
+    """-d log p(x|z) / d raw for p(x|z) built from the decoder output raw [B, P*D], data x [B, D]; a new [B, P*D]."""
+    base, (batch, dims) = px_z.base_dist, x.shape
+    if isinstance(base, Bernoulli):  # log p = x l - softplus(l)
+        return base.probs.reshape(batch, dims) - x
+    # Normal: log p = -(x - m)^2 / (2 s^2) - log s + const, with m = raw[:, :D]
+    scale = base.scale.reshape(batch, dims)
+    residual = (x - base.loc.reshape(batch, dims)) / scale
     d_loc = -residual / scale
+    if raw.shape[-1] == dims:  # gaussian-fixed: the scale is not a decoder output
+        return d_loc
+    # gaussian: s = softplus(raw[:, D:]) + floor
     d_scale = (1 - residual.square()) / scale
-    return torch.cat([d_loc, d_scale.mul_(torch.sigmoid(raw_scale))], dim=-1)
+    return torch.cat([d_loc, d_scale.mul_(torch.sigmoid(raw[:, dims:]))], dim=-1)

@@ -83,7 +83,11 @@ class VAE(nn.Module):
 
     def encode(self, x: Tensor) -> Distribution:
         """q(z|x) = N(loc(x), diag(scale(x)^2)): batch [B], event [latent_dim]; scale = softplus + min_scale."""
-        loc, raw_scale = self.encoder(x).unbind(-2)  # each (B, d)
+        return self.posterior(self.encoder(x))
+
+    def posterior(self, raw: Tensor) -> Distribution:
+        """q(z|x) from the encoder's raw output [B, 2, latent_dim] (location, unconstrained scale)."""
+        loc, raw_scale = raw.unbind(-2)  # each (B, d)
         return Independent(Normal(loc, F.softplus(raw_scale) + self.config.min_scale), 1)
 
     def decode(self, z: Tensor) -> Distribution:
