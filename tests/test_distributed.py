@@ -96,3 +96,14 @@ def test_torchrun_misuse_is_a_clear_error(args, mentioned, tmp_path):
     errors = [line for line in proc.stderr.splitlines() if line.startswith(f"vaekit {args[0]}: error:")]
     assert proc.returncode != 0 and len(errors) == 1 and mentioned in errors[0]
     assert not (tmp_path / "runs").exists()
+
+
+def test_torchrun_with_a_last_batch_smaller_than_the_processes(tmp_path):
+    # 108 training rows in global batches of 107: the last batch has one row, so rank 1's share is empty.
+    run = tmp_path / "run"
+    proc = _torchrun(["-m", "vaekit", "train", "--data", str(_binary_npy(tmp_path)), "--hidden", "16", "--latent-dim",
+                      "2", "--batch-size", "107", "--epochs", "2", "--out", str(run)], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((run / "config.json").read_text())["dataset"]["splits"]["train"] == 108
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(np.isfinite(r["train_elbo_nats"]) for r in rows)

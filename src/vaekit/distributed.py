@@ -95,7 +95,7 @@ def average_gradients(params: Iterable[nn.Parameter], rows: int, total_rows: int
         return
     params = list(params)
     for p in params:
-        if p.grad is None:  # a parameter this batch did not reach: every process must still send the same sizes
+        if p.grad is None:  # unreached by this batch (or no rows here): every process must send the same sizes
             p.grad = torch.zeros_like(p)
     flat = torch.cat([p.grad.reshape(-1) for p in params]).mul_(rows / total_rows)
     torch.distributed.all_reduce(flat)

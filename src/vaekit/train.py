@@ -284,10 +284,9 @@ def fit(
                 xb = distributed.share(
                     train_view[index] if train_view is not None else pipeline.fresh(x_train[index], generator), group
                 )
-                if xb.shape[0] == 0:  # a last global batch with fewer rows than processes
-                    sums = torch.zeros(3, device=device)
-                    for p in params:
-                        p.grad = torch.zeros_like(p)
+                if xb.shape[0] == 0:  # a last global batch with fewer rows than processes: average_gradients
+                    sums = torch.zeros(3, device=device)  # sends zeros for this process
+                    optimizer.zero_grad(set_to_none=True)
                 elif derived:
                     sums = step_gradients(model, xb)
                 else:
