@@ -10,15 +10,15 @@ import sys
 import torch
 
 import vaekit
-from vaekit import distributed
-from vaekit.gradients import step_gradients
+from vaekit.train import distributed
+from vaekit.train.fast import step_gradients
 
 BATCH, LATENT, SEED = 8, 4, 5  # shards of 4 rows x 4 latent dimensions: 16 normal draws each (see below)
 
 
 def batch_and_model() -> tuple[torch.Tensor, vaekit.VAE]:
     torch.manual_seed(0)
-    model = vaekit.VAE(vaekit.ModelConfig(data_shape=(10,), latent_dim=LATENT, hidden=(8,))).double()
+    model = vaekit.VAE(vaekit.VAEConfig(data_shape=(10,), latent_dim=LATENT, hidden=(8,))).double()
     x = torch.bernoulli(torch.full((BATCH, 10), 0.4, dtype=torch.float64))
     return x, model
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch.distributions import MultivariateNormal
 
-from vaekit.model import VAE, ModelConfig
+from vaekit.models import VAE, VAEConfig
 
 
 def linear_gaussian(data_dim: int = 5, latent_dim: int = 2, sigma: float = 0.5, seed: int = 0):
@@ -19,7 +19,7 @@ def linear_gaussian(data_dim: int = 5, latent_dim: int = 2, sigma: float = 0.5, 
     q, _ = torch.linalg.qr(torch.randn(data_dim, latent_dim, generator=g, dtype=torch.float64))
     w = q * torch.linspace(1.0, 2.0, latent_dim, dtype=torch.float64)  # orthogonal columns, distinct norms
     b = torch.randn(data_dim, generator=g, dtype=torch.float64)
-    model = VAE(ModelConfig(data_shape=(data_dim,), latent_dim=latent_dim, hidden=(),
+    model = VAE(VAEConfig(data_shape=(data_dim,), latent_dim=latent_dim, hidden=(),
                             likelihood="gaussian-fixed", fixed_scale=sigma, min_scale=1e-6)).double()
     m_diag = 1 + (w * w).sum(0) / sigma**2            # M is diagonal because W's columns are orthogonal
     a = (w / sigma**2 / m_diag).T                      # posterior mean = a (x - b), (d, D)

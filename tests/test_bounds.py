@@ -9,7 +9,7 @@ import torch
 from linear_gaussian import linear_gaussian, perturb_encoder
 from torch.distributions import Independent, Normal, kl_divergence
 
-import vaekit.evaluate as evaluate_module
+import vaekit.estimate.likelihood as evaluate_module
 from vaekit import elbo, iwae_bound, log_likelihood, log_weights
 
 

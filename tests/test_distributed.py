@@ -12,8 +12,8 @@ import pytest
 import torch
 from distributed_worker import BATCH, SEED, batch_and_model
 
-from vaekit import distributed
-from vaekit.gradients import step_gradients
+from vaekit.train import distributed
+from vaekit.train.fast import step_gradients
 
 HERE = Path(__file__).resolve().parent
 

@@ -6,7 +6,7 @@ import torch
 from linear_gaussian import linear_gaussian, perturb_encoder
 from torch.distributions import kl_divergence
 
-from vaekit.gaps import gap_split, optimal_posterior
+from vaekit.estimate import gap_split, optimal_posterior
 from vaekit.probe import probe
 
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 
 import vaekit
 from vaekit.errors import VaekitError
-from vaekit.gradients import LIKELIHOODS, applies, step_gradients
-from vaekit.train import _objective
+from vaekit.data.batch import Batch
+from vaekit.objectives import build_objective
+from vaekit.train.fast import LIKELIHOODS, applies, step_gradients
 
 
 def _model_and_data(likelihood: str, hidden: tuple[int, ...], data_shape: tuple[int, ...]):
-    model = vaekit.VAE(vaekit.ModelConfig(data_shape=data_shape, latent_dim=3, hidden=hidden, likelihood=likelihood))
+    model = vaekit.VAE(vaekit.VAEConfig(data_shape=data_shape, latent_dim=3, hidden=hidden, likelihood=likelihood))
     if likelihood == "bernoulli":
         x = torch.bernoulli(torch.full((13, *data_shape), 0.3))
     else:
@@ -28,12 +30,13 @@ def _model_and_data(likelihood: str, hidden: tuple[int, ...], data_shape: tuple[
 def test_derived_gradients_equal_autograd(likelihood, hidden, data_shape):
     model, x = _model_and_data(likelihood, hidden, data_shape)
     # Move the prior off N(0, I) so that its location and scale enter the KL derivative.
-    model.prior_loc.fill_(0.3)
-    model.prior_scale.fill_(1.7)
+    model.prior_module.loc.fill_(0.3)
+    model.prior_module.scale.fill_(1.7)
     derived = copy.deepcopy(model)
     torch.manual_seed(11)
-    loss, sums = _objective(model, x, 1, True)
-    loss.backward()
+    loss = build_objective("elbo")(model, Batch(x), 0.0)
+    loss.loss.backward()
+    sums = torch.stack([t.detach().sum() for t in loss.terms.values()])
     torch.manual_seed(11)
     derived_sums = step_gradients(derived, x)
     torch.testing.assert_close(derived_sums, sums, rtol=1e-12, atol=1e-12)
@@ -58,18 +61,46 @@ def test_gradient_buffers_are_overwritten_not_accumulated():
     ({"likelihood": "continuous-bernoulli"}, "continuous-bernoulli"),
 ])
 def test_models_without_derived_gradients_say_why(change, reason):
-    model = vaekit.VAE(vaekit.ModelConfig(data_shape=(1, 8, 8), **change))
-    assert reason in applies(model, 1, True, "fp32")
+    model = vaekit.VAE(vaekit.VAEConfig(data_shape=(1, 8, 8), **change))
+    assert reason in applies(model, build_objective("elbo"), "fp32")
 
 
 def test_settings_without_derived_gradients_say_why():
-    model = vaekit.VAE(vaekit.ModelConfig(data_shape=(6,)))
-    assert applies(model, 1, True, "fp32") is None
-    assert "one sample" in applies(model, 2, True, "fp32")
-    assert "analytic KL" in applies(model, 1, False, "fp32")
-    assert "bf16" in applies(model, 1, True, "bf16")
+    model = vaekit.VAE(vaekit.VAEConfig(data_shape=(6,)))
+    elbo = build_objective("elbo")
+    assert applies(model, elbo, "fp32") is None
+    assert "one sample" in applies(model, build_objective("elbo", {"num_samples": 2}), "fp32")
+    assert "analytic KL" in applies(model, build_objective("elbo", {"analytic_kl": False}), "fp32")
+    assert "bf16" in applies(model, elbo, "bf16")
     model.encoder.requires_grad_(False)
-    assert "frozen" in applies(model, 1, True, "fp32")
+    assert "frozen" in applies(model, elbo, "fp32")
+
+
+PLAIN = {"data_shape": (6,), "latent_dim": 2, "hidden": (8,)}
+# Every prior, objective and model kind that is not the exact derived configuration, and why it is not.
+NOT_DERIVED = {
+    "mixture prior": ("vae", {**PLAIN, "prior": "mixture"}, "elbo", {}, "mixture prior"),
+    "vamp prior": ("vae", {**PLAIN, "prior": "vamp", "prior_components": 3}, "elbo", {}, "vamp prior"),
+    "beta": ("vae", PLAIN, "elbo", {"beta": 0.5}, "plain ELBO"),
+    "warm-up": ("vae", PLAIN, "elbo", {"warmup_epochs": 2}, "plain ELBO"),
+    "free bits": ("vae", PLAIN, "elbo", {"free_bits": 0.1}, "plain ELBO"),
+    "iwae": ("vae", PLAIN, "iwae", {"iw_samples": 3}, "plain ELBO"),
+    "hvae": ("hvae", {**PLAIN, "latent_dim2": 2, "hidden2": (4,)}, "elbo", {}, "one-layer VAE"),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_DERIVED))
+def test_every_other_prior_objective_and_kind_trains_through_autograd(case):
+    kind, config, objective_name, settings, reason = NOT_DERIVED[case]
+    model = vaekit.build_model(kind, config)
+    objective = build_objective(objective_name, settings)
+    assert reason in applies(model, objective, "fp32")
+    # fit takes the autograd step for it (auto), and refuses the derived one with the reason.
+    result = vaekit.fit(model, _tiny_splits(), vaekit.TrainConfig(epochs=1, batch_size=16), objective)
+    assert np.isfinite(result.best_valid)
+    with pytest.raises(VaekitError, match=f"--gradients derived does not apply here: .*{reason}"):
+        vaekit.fit(vaekit.build_model(kind, config), _tiny_splits(),
+                   vaekit.TrainConfig(epochs=1, gradients="derived"), objective)
 
 
 def _tiny_splits() -> vaekit.data.Splits:
@@ -84,15 +115,9 @@ def test_fit_with_derived_gradients_follows_the_autograd_run():
     histories = {}
     for gradients in ("autograd", "derived"):
         torch.manual_seed(0)
-        model = vaekit.VAE(vaekit.ModelConfig(data_shape=(6,), latent_dim=2, hidden=(16,)))
+        model = vaekit.VAE(vaekit.VAEConfig(data_shape=(6,), latent_dim=2, hidden=(16,)))
         config = vaekit.TrainConfig(epochs=3, batch_size=16, gradients=gradients)
         histories[gradients] = vaekit.fit(model, splits, config).history
     for a, b in zip(histories["autograd"], histories["derived"]):
         for key in ("train_elbo_nats", "valid_elbo_nats", "valid_kl_nats"):
             assert b[key] == pytest.approx(a[key], abs=1e-4), key
-
-
-def test_derived_gradients_where_they_do_not_apply_is_a_clear_error():
-    model = vaekit.VAE(vaekit.ModelConfig(data_shape=(6,), latent_dim=2, hidden=(16,)))
-    with pytest.raises(VaekitError, match="--gradients derived does not apply here: it needs one sample"):
-        vaekit.fit(model, _tiny_splits(), vaekit.TrainConfig(epochs=1, num_samples=2, gradients="derived"))

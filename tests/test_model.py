@@ -9,8 +9,10 @@ import pytest
 import torch
 from scipy import stats
 
-from vaekit import VAE, ModelConfig, elbo, iwae_bound
-from vaekit.likelihoods import LIKELIHOODS, ObservationModel
+from vaekit import VAE, VAEConfig, elbo, generate, iwae_bound
+from vaekit.distributions import OBSERVATIONS
+
+LIKELIHOODS = OBSERVATIONS.names()
 
 SHAPE = (1, 6, 5)
 
@@ -22,7 +24,7 @@ def _raw(num_params: int, batch: int = 3) -> torch.Tensor:
 def test_bernoulli_log_prob_matches_scipy():
     raw = _raw(1)
     x = torch.bernoulli(torch.full((3, *SHAPE), 0.5, dtype=torch.float64))
-    ours = ObservationModel("bernoulli", SHAPE)(raw).log_prob(x)
+    ours = OBSERVATIONS["bernoulli"](SHAPE)(raw).log_prob(x)
     p = torch.sigmoid(raw[:, 0]).numpy()
     theirs = stats.bernoulli.logpmf(x.numpy(), p).reshape(3, -1).sum(1)
     np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-10)
@@ -31,7 +33,7 @@ def test_bernoulli_log_prob_matches_scipy():
 def test_gaussian_log_prob_matches_scipy_with_softplus_scale_and_floor():
     raw = _raw(2)
     x = torch.randn(3, *SHAPE, dtype=torch.float64)
-    obs = ObservationModel("gaussian", SHAPE, min_scale=1e-3)
+    obs = OBSERVATIONS["gaussian"](SHAPE, min_scale=1e-3)
     ours = obs(raw).log_prob(x)
     scale = torch.nn.functional.softplus(raw[:, 1]).numpy() + 1e-3
     theirs = stats.norm.logpdf(x.numpy(), raw[:, 0].numpy(), scale).reshape(3, -1).sum(1)
@@ -41,7 +43,7 @@ def test_gaussian_log_prob_matches_scipy_with_softplus_scale_and_floor():
 def test_fixed_gaussian_log_prob_matches_scipy():
     raw = _raw(1)
     x = torch.randn(3, *SHAPE, dtype=torch.float64)
-    ours = ObservationModel("gaussian-fixed", SHAPE, fixed_scale=0.3)(raw).log_prob(x)
+    ours = OBSERVATIONS["gaussian-fixed"](SHAPE, fixed_scale=0.3)(raw).log_prob(x)
     theirs = stats.norm.logpdf(x.numpy(), raw[:, 0].numpy(), 0.3).reshape(3, -1).sum(1)
     np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-10)
 
@@ -49,7 +51,7 @@ def test_fixed_gaussian_log_prob_matches_scipy():
 def test_continuous_bernoulli_log_prob_matches_its_closed_form_and_normalises():
     raw = _raw(1)
     x = torch.rand(3, *SHAPE, dtype=torch.float64)
-    ours = ObservationModel("continuous-bernoulli", SHAPE)(raw).log_prob(x)
+    ours = OBSERVATIONS["continuous-bernoulli"](SHAPE)(raw).log_prob(x)
     lam = torch.sigmoid(raw[:, 0]).numpy()
     # Loaiza-Ganem & Cunningham 2019, eq. 7: C(lam) = 2 artanh(1 - 2 lam) / (1 - 2 lam).
     log_c = np.log(2 * np.arctanh(1 - 2 * lam) / (1 - 2 * lam))
@@ -57,7 +59,7 @@ def test_continuous_bernoulli_log_prob_matches_its_closed_form_and_normalises():
     theirs = (log_c + xs * np.log(lam) + (1 - xs) * np.log1p(-lam)).reshape(3, -1).sum(1)
     np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-8)
     # The one-dimensional density integrates to one (scipy quadrature).
-    one = ObservationModel("continuous-bernoulli", (1,))(torch.tensor([[[0.7]]], dtype=torch.float64))
+    one = OBSERVATIONS["continuous-bernoulli"]((1,))(torch.tensor([[[0.7]]], dtype=torch.float64))
     total, _ = __import__("scipy").integrate.quad(lambda v: math.exp(one.log_prob(torch.tensor([[v]], dtype=torch.float64)).item()), 0, 1)
     assert abs(total - 1) < 1e-8
 
@@ -65,7 +67,7 @@ def test_continuous_bernoulli_log_prob_matches_its_closed_form_and_normalises():
 @pytest.mark.parametrize("network", ["mlp", "conv"])
 @pytest.mark.parametrize("likelihood", list(LIKELIHOODS))
 def test_shapes_and_gradients(network, likelihood):
-    model = VAE(ModelConfig(data_shape=(1, 7, 9), latent_dim=3, hidden=(16,), likelihood=likelihood, network=network))
+    model = VAE(VAEConfig(data_shape=(1, 7, 9), latent_dim=3, hidden=(16,), likelihood=likelihood, network=network))
     x = torch.rand(5, 1, 7, 9)
     if likelihood == "bernoulli":
         x = torch.bernoulli(x)
@@ -82,10 +84,10 @@ def test_shapes_and_gradients(network, likelihood):
     assert iwae_bound(model, x, 3).shape == (5,)
     (-terms.elbo.mean()).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
-    assert model.sample(6, mean=True).shape == (6, 1, 7, 9)
+    assert generate(model, 6, mean=True).shape == (6, 1, 7, 9)
 
 
 def test_flat_data_uses_the_mlp_and_conv_is_refused():
-    assert VAE(ModelConfig(data_shape=(11,), hidden=(8, 4))).sample(2).shape == (2, 11)
+    assert generate(VAE(VAEConfig(data_shape=(11,), hidden=(8, 4))), 2).shape == (2, 11)
     with pytest.raises(ValueError, match="conv"):
-        VAE(ModelConfig(data_shape=(11,), network="conv"))
+        VAE(VAEConfig(data_shape=(11,), network="conv"))

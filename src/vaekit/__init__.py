@@ -1,34 +1,55 @@
 """vaekit: variational autoencoders and deep latent-variable models on PyTorch.
 
-Every figure is per datapoint, in nats, unless its name says otherwise.
+Every figure is per datapoint, in nats, unless its name says otherwise. The names below are imported on first
+use, so that `import vaekit.runs` (opening a run) never loads the training loop, and the command line starts fast.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from vaekit.bounds import ElboTerms, elbo, iwae_bound, log_weights
-from vaekit.errors import DataError, RunError, VaekitError
-from vaekit.evaluate import LogLikelihood, log_likelihood, summarize
-from vaekit.model import VAE, ModelConfig
-from vaekit.runs import Run, open_run
-from vaekit.train import DataConfig, FitResult, TrainConfig, fit
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "VAE",
-    "DataConfig",
-    "DataError",
-    "ElboTerms",
-    "FitResult",
-    "LogLikelihood",
-    "ModelConfig",
-    "Run",
-    "RunError",
-    "TrainConfig",
-    "VaekitError",
-    "elbo",
-    "fit",
-    "iwae_bound",
-    "log_likelihood",
-    "log_weights",
-    "open_run",
-    "summarize",
-]
+__version__ = "0.2.0"
+
+_EXPORTS = {
+    "DataError": "vaekit.errors", "RunError": "vaekit.errors", "VaekitError": "vaekit.errors",
+    "ConfigError": "vaekit.config",
+    "HVAE": "vaekit.models", "HVAEConfig": "vaekit.models", "LatentVariableModel": "vaekit.models",
+    "VAE": "vaekit.models", "VAEConfig": "vaekit.models", "build_model": "vaekit.models",
+    "generate": "vaekit.models",
+    "ElboTerms": "vaekit.estimate", "GapSplit": "vaekit.estimate", "LogLikelihood": "vaekit.estimate",
+    "Summary": "vaekit.estimate", "elbo": "vaekit.estimate", "gap_split": "vaekit.estimate",
+    "iwae_bound": "vaekit.estimate", "log_likelihood": "vaekit.estimate", "log_weights": "vaekit.estimate",
+    "optimal_posterior": "vaekit.estimate", "summarize": "vaekit.estimate",
+    "ELBO": "vaekit.objectives", "IWAE": "vaekit.objectives", "build_objective": "vaekit.objectives",
+    "DataConfig": "vaekit.train.config", "TrainConfig": "vaekit.train.config",
+    "FitResult": "vaekit.train.loop", "fit": "vaekit.train.loop",
+    "Run": "vaekit.runs", "open_run": "vaekit.runs",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vaekit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:
+    from vaekit.config import ConfigError
+    from vaekit.errors import DataError, RunError, VaekitError
+    from vaekit.estimate import (ElboTerms, GapSplit, LogLikelihood, Summary, elbo, gap_split, iwae_bound,
+                                 log_likelihood, log_weights, optimal_posterior, summarize)
+    from vaekit.models import HVAE, VAE, HVAEConfig, LatentVariableModel, VAEConfig, build_model, generate
+    from vaekit.objectives import ELBO, IWAE, build_objective
+    from vaekit.runs import Run, open_run
+    from vaekit.train.config import DataConfig, TrainConfig
+    from vaekit.train.loop import FitResult, fit

@@ -13,7 +13,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import Tensor
 
-from vaekit.model import VAE
+from vaekit.estimate import posterior_moments
+from vaekit.models.protocol import LatentVariableModel
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,10 @@ class ProbeResult:
 
 
 @torch.inference_mode()
-def posterior_means(model: VAE, x: Tensor, batch_size: int = 4096) -> np.ndarray:
-    """E_q[z|x] for every row of x [N, *data_shape], as a float64 array [N, latent_dim]."""
-    means = [model.encode(x[i : i + batch_size]).mean for i in range(0, len(x), batch_size)]
+def posterior_means(model: LatentVariableModel, x: Tensor, batch_size: int = 4096) -> np.ndarray:
+    """E_q[z|x] for every row of x [N, *data_shape], as a float64 array [N, d] (estimated from draws where q has
+    no closed-form mean)."""
+    means = [posterior_moments(model.encode(x[i : i + batch_size]))[0] for i in range(0, len(x), batch_size)]
     return torch.cat(means).double().cpu().numpy()
 
 
@@ -45,7 +47,7 @@ def _accuracy(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: 
 
 
 def probe(
-    model: VAE, x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, *, max_train: int = 10_000, seed: int = 0
+    model: LatentVariableModel, x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, *, max_train: int = 10_000, seed: int = 0
 ) -> ProbeResult:
     """Fit logistic regression (standardised features) on train, score on test; latents vs raw inputs.
 

@@ -1,11 +1,7 @@
-"""Estimates of log p(x) and the diagnostics that go with them.
-
-Every figure is per datapoint, in nats, unless its name says otherwise (`bits_per_dim`). Means are accumulated
-in float64. See THEORY.md for the definitions.
+"""The importance-sampled estimate of log p(x), chunked so that memory does not grow with K or the data.
 
 References:
-    [1] Burda, Grosse & Salakhutdinov 2016, Importance Weighted Autoencoders (log p(x) with K = 5000; active units).
-    [2] Theis, van den Oord & Bethge 2016, A note on the evaluation of generative models (dequantisation).
+    [1] Burda, Grosse & Salakhutdinov 2016, Importance Weighted Autoencoders (log p(x) with K = 5000).
 """
 
 from __future__ import annotations
@@ -16,11 +12,12 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.distributions import Independent, Normal, kl_divergence
+from torch.distributions import Independent, Normal
 
-from vaekit.bounds import elbo
-from vaekit.likelihoods import unchecked
-from vaekit.model import VAE, check_support
+from vaekit.distributions import analytic_kl, unchecked
+from vaekit.estimate.bounds import weights
+from vaekit.estimate.support import check_support
+from vaekit.models.protocol import LatentVariableModel
 
 # Rows of (importance sample, datapoint) pairs decoded at once. Memory stays near _ROWS * D * 4 bytes per
 # decoder output (6 MB for 784-dimensional data) whatever K and the split size; chunks this small stay in
@@ -35,8 +32,9 @@ class LogLikelihood:
     Attributes:
         values: per-datapoint estimates logsumexp_k(log w_k) - log K, [N] float64, nats.
         ess: per-datapoint effective sample size (sum w)^2 / sum w^2 of the weights, [N], between 1 and K.
-        elbo: per-datapoint ELBO of the proposal, mean_k log p(x|z_k) - KL(q || p(z)) over the same K samples,
-            [N] float64, nats; `values - elbo` estimates KL(q(z|x) || p(z|x)).
+        elbo: per-datapoint ELBO of the proposal over the same K draws, [N] float64, nats: mean_k log p(x|z_k)
+            - KL(q || p(z)) where the KL has a closed form, else mean_k log w_k. `values - elbo` estimates
+            KL(q(z|x) || p(z|x)).
         num_samples: K.
     """
 
@@ -70,7 +68,7 @@ def batches(x: Tensor, batch_size: int) -> Iterator[Tensor]:
 
 @torch.inference_mode()
 def log_likelihood(
-    model: VAE,
+    model: LatentVariableModel,
     x: Tensor,
     num_samples: int = 1000,
     batch_size: int | None = None,
@@ -84,12 +82,13 @@ def log_likelihood(
     log-sum-exps are combined with `logaddexp` in float64, so memory does not grow with K or with len(x).
 
     Args:
-        model: the VAE (evaluated as is; call `model.eval()` first if it has dropout or batch norm).
+        model: any model with the protocol's `encode`, `decode` and `prior` (evaluated as is: call
+            `model.eval()` first if it has dropout or batch norm).
         x: data [N, *data_shape], already preprocessed as the model saw it in training.
         num_samples: K.
-        batch_size: datapoints per chunk; by default as many as keep K_chunk * B near 32k rows.
-        proposal: (loc, scale), each [N, latent_dim], of a diagonal-Gaussian proposal to use instead of the
-            encoder's q(z|x) (e.g. the per-datapoint optimum q*).
+        batch_size: datapoints per chunk; by default as many as keep K_chunk * B near 2048 rows.
+        proposal: (loc, scale), each [N, d], of a diagonal-Gaussian proposal to use instead of the encoder's
+            q(z|x) (e.g. the per-datapoint optimum q*).
         on_batch: called with (datapoints finished, datapoints in all) after each batch, for progress displays.
 
     Returns:
@@ -113,60 +112,25 @@ def log_likelihood(
                 qz_x = model.encode(xb)
             else:
                 qz_x = Independent(Normal(*(p[start : start + batch_size] for p in proposal)), 1)
-            # Like `bounds.log_weights`, but keeping log p(x|z) apart so that the ELBO comes from the same samples.
             lse = torch.full((xb.shape[0],), -math.inf, dtype=torch.float64, device=x.device)
             lse2 = lse.clone()
-            reconstruction = torch.zeros_like(lse)
+            reconstruction = torch.zeros_like(lse)  # sum_k log p(x|z_k)
+            log_w_sum = torch.zeros_like(lse)  # sum_k log w_k
             for k_start in range(0, num_samples, chunk):
-                z = qz_x.sample((min(chunk, num_samples - k_start),))  # (k, B, d)
-                log_px_z = model.decode(z).log_prob(xb)  # (k, B)
-                log_w = (log_px_z + pz.log_prob(z) - qz_x.log_prob(z)).double()
+                w = weights(model, xb, min(chunk, num_samples - k_start), qz_x=qz_x, pz=pz, reparameterized=False)
+                log_w = w.log_w.double()  # (k, B)
                 lse = torch.logaddexp(lse, torch.logsumexp(log_w, 0))
                 lse2 = torch.logaddexp(lse2, torch.logsumexp(2 * log_w, 0))
-                reconstruction += log_px_z.double().sum(0)
+                reconstruction += w.log_px_z.double().sum(0)
+                log_w_sum += log_w.sum(0)
+            closed = analytic_kl(qz_x, pz)
             values.append(lse - math.log(num_samples))
             ess.append(torch.exp(2 * lse - lse2))
-            elbos.append(reconstruction / num_samples - kl_divergence(qz_x, pz).double())
+            elbos.append(log_w_sum / num_samples if closed is None else reconstruction / num_samples - closed.double())
             if on_batch is not None:
                 on_batch(start + xb.shape[0], x.shape[0])
     return LogLikelihood(values=torch.cat(values).cpu(), ess=torch.cat(ess).cpu(), elbo=torch.cat(elbos).cpu(),
                          num_samples=num_samples)
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Means over a split of the per-datapoint ELBO terms and posterior statistics (nats per datapoint)."""
-
-    elbo: float
-    reconstruction: float
-    kl: float
-    kl_per_dim: list[float]        # mean over datapoints of each latent dimension's KL term, nats
-    active_units: int              # dimensions j with Cov_x(E_q[z_j]) > 0.01 [1]
-    posterior_mean_variance: list[float]  # Cov_x(E_q[z_j]) per dimension
-
-
-@torch.inference_mode()
-def summarize(model: VAE, x: Tensor, batch_size: int = 1024, analytic_kl: bool = True) -> Summary:
-    """ELBO terms (one sample of z per datapoint) and collapse diagnostics over a split x [N, *data_shape]."""
-    totals = torch.zeros(3, dtype=torch.float64)
-    kl_dims = torch.zeros(model.latent_dim, dtype=torch.float64)
-    locs = []
-    for xb in batches(x, batch_size):
-        qz_x = model.encode(xb)
-        terms = elbo(model, xb, analytic_kl=analytic_kl, qz_x=qz_x)
-        totals += torch.stack([terms.elbo.sum(), terms.reconstruction.sum(), terms.kl.sum()]).double().cpu()
-        kl_dims += kl_divergence(qz_x.base_dist, model.prior().base_dist).double().sum(0).cpu()
-        locs.append(qz_x.base_dist.loc.double().cpu())
-    n = x.shape[0]
-    variance = torch.cat(locs).var(0, correction=0) if n > 1 else torch.zeros(model.latent_dim, dtype=torch.float64)
-    return Summary(
-        elbo=float(totals[0] / n),
-        reconstruction=float(totals[1] / n),
-        kl=float(totals[2] / n),
-        kl_per_dim=(kl_dims / n).tolist(),
-        active_units=int((variance > 0.01).sum()),
-        posterior_mean_variance=variance.tolist(),
-    )
 
 
 def bits_per_dim(log_prob: float, num_dims: int) -> float:

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from vaekit.data import binarize as _binarize
-from vaekit.data import dequantize as _dequantize
-from vaekit.data import to_unit
+from vaekit.data.formats import binarize as _binarize
+from vaekit.data.formats import dequantize as _dequantize
+from vaekit.data.formats import to_unit
 from vaekit.errors import DataError
-from vaekit.likelihoods import CONTINUOUS
 
 BINARIZE = ("none", "static", "dynamic")
 _SPLIT_OFFSET = {"train": 0, "valid": 1, "test": 2}
@@ -38,16 +37,24 @@ class Pipeline:
 
     @classmethod
     def resolve(
-        cls, name: str, likelihood: str, levels: int | None, *, binarize: str | None, dequantize: bool | None, seed: int
+        cls, name: str, likelihood: str, levels: int | None, *, binary_likelihood: bool, continuous_likelihood: bool,
+        binarize: str | None, dequantize: bool | None, seed: int
     ) -> Pipeline:
         """Fill in defaults and refuse combinations that would not define a proper likelihood.
+
+        Args:
+            name: the dataset's name, for messages.
+            likelihood: the observation model's name, for messages.
+            levels: discrete levels per dimension of the stored data (2: binary), None for real values.
+            binary_likelihood: the observation model is defined on {0, 1} only (Bernoulli).
+            continuous_likelihood: the observation model is a density over real values.
 
         Defaults: Bernoulli on non-binary data in [0, 1] binarizes dynamically (the literature's choice);
         continuous likelihoods on discrete-level data dequantize, so their figures are comparable with
         discrete models.
         """
         if binarize is None:
-            binarize = "dynamic" if likelihood == "bernoulli" and levels not in (None, 2) else "none"
+            binarize = "dynamic" if binary_likelihood and levels not in (None, 2) else "none"
         if binarize not in BINARIZE:
             raise DataError(f"--binarize {binarize!r} is not one of {', '.join(BINARIZE)}")
         if binarize != "none" and levels is None:
@@ -55,14 +62,14 @@ class Pipeline:
                 f"{name}: real-valued data cannot be binarized; use --binarize none with --likelihood gaussian"
             )
         binary = levels == 2 or binarize != "none"
-        if likelihood == "bernoulli" and not binary:
+        if binary_likelihood and not binary:
             what = "real-valued" if levels is None else f"{levels}-level"
             raise DataError(
-                f"{name}: the bernoulli likelihood needs binary data but this data is {what}; "
+                f"{name}: the {likelihood} likelihood needs binary data but this data is {what}; "
                 "use --binarize dynamic (or static), or --likelihood gaussian / continuous-bernoulli"
             )
         if dequantize is None:
-            dequantize = likelihood in CONTINUOUS and levels is not None and binarize == "none"
+            dequantize = continuous_likelihood and levels is not None and binarize == "none"
         if dequantize and (levels is None or binarize != "none"):
             raise DataError(f"{name}: --dequantize needs discrete-level data that is not binarized")
         return cls(binarize=binarize, dequantize=dequantize, levels=levels, seed=seed)

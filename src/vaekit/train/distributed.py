@@ -23,6 +23,8 @@ from typing import NoReturn
 import torch
 from torch import Tensor, nn
 
+from vaekit.data.batch import Batch
+
 
 @dataclass(frozen=True)
 class Group:
@@ -79,6 +81,13 @@ def from_environment() -> Iterator[Group]:
 def share(rows: Tensor, group: Group) -> Tensor:
     """This process's part of a global batch of row indices: contiguous, sizes differing by at most one."""
     return rows.tensor_split(group.world)[group.rank] if group.world > 1 else rows
+
+
+def share_batch(batch: Batch, group: Group) -> Batch:
+    """This process's part of a global batch: the same contiguous rows of x, y and the row indices."""
+    if group.world == 1:
+        return batch
+    return Batch(*(None if t is None else share(t, group) for t in (batch.x, batch.y, batch.index)))
 
 
 def broadcast_parameters(model: nn.Module, group: Group) -> None:

@@ -1,11 +1,13 @@
-"""The inference gap split into its approximation and amortization parts (Cremer, Li & Duvenaud 2018).
+"""Per-datapoint variational inference, and the inference gap split into its approximation and amortization
+parts (Cremer, Li & Duvenaud 2018).
 
 For each datapoint, q*(z) is the diagonal Gaussian that maximises the ELBO, found by gradient ascent on
 (loc, log scale) from the encoder's output. Then, per datapoint, in nats:
     approximation gap = log p(x) - L[q*]   (what the diagonal-Gaussian family cannot express)
     amortization gap  = L[q*] - L[q]       (what the encoder misses for this x)
-and the two add up to the total gap log p(x) - L[q]. log p(x) is importance-sampled with q* as the proposal,
-which is at least as good a proposal as the encoder's q.
+and the two add up to the total gap log p(x) - L[q]. log p(x) is importance-sampled with q* as the proposal.
+For a model whose q(z|x) is richer than a diagonal Gaussian over all of z (a hierarchy's q(z1|x) q(z2|z1)),
+q* is still the best diagonal Gaussian over z, and the amortization gap can come out negative.
 
 Reference: C. Cremer, X. Li, D. Duvenaud, "Inference Suboptimality in Variational Autoencoders", ICML 2018.
 """
@@ -16,10 +18,12 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.distributions import Independent, Normal, kl_divergence
+from torch.distributions import Independent, Normal
 
-from vaekit.evaluate import log_likelihood
-from vaekit.model import VAE
+from vaekit.estimate.bounds import elbo
+from vaekit.estimate.diagnostics import posterior_moments
+from vaekit.estimate.likelihood import log_likelihood
+from vaekit.models.protocol import LatentVariableModel
 
 
 @dataclass(frozen=True)
@@ -44,38 +48,39 @@ class GapSplit:
 
 
 def optimal_posterior(
-    model: VAE, x: Tensor, *, steps: int = 500, lr: float = 1e-2, num_samples: int = 10
+    model: LatentVariableModel, x: Tensor, *, steps: int = 500, lr: float = 1e-2, num_samples: int = 10
 ) -> tuple[Tensor, Tensor]:
     """Fit q*(z) = N(loc, diag(scale^2)) to each datapoint by Adam on its ELBO, starting from the encoder.
 
     Datapoints are optimised together (their ELBOs are independent, so the summed objective has independent
-    gradients); the model's weights are not touched.
+    gradients); the model's weights are not touched. The ELBO's KL term is analytic where p(z) has a closed
+    form against a diagonal Gaussian, Monte-Carlo otherwise.
 
     Args:
+        model: any model with the protocol's `encode`, `decode` and `prior`.
         x: data [N, *data_shape].
         steps: Adam steps.
         lr: initial Adam learning rate on (loc, log scale), decayed linearly to zero.
-        num_samples: reparameterised samples per step of the ELBO's reconstruction term (analytic KL).
+        num_samples: reparameterised draws per step of the ELBO.
 
     Returns:
-        (loc, scale), each [N, latent_dim].
+        (loc, scale), each [N, d].
     """
-    with torch.no_grad():
-        qz_x = model.encode(x).base_dist
-    loc = qz_x.loc.clone().requires_grad_(True)
-    log_scale = qz_x.scale.log().clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([loc, log_scale], lr=lr)
-    # Decaying the step to zero averages out the gradient noise, so q* settles at the optimum.
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1 - t / steps)
-    pz = model.prior()
-    frozen = [p for p in model.parameters() if p.requires_grad]
+    frozen = [p for p in model.parameters() if p.requires_grad] if isinstance(model, torch.nn.Module) else []
     for p in frozen:
         p.requires_grad_(False)
     try:
+        with torch.no_grad():
+            start_loc, start_scale, _ = posterior_moments(model.encode(x))
+            pz = model.prior()
+        loc = start_loc.clone().requires_grad_(True)
+        log_scale = start_scale.log().clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([loc, log_scale], lr=lr)
+        # Decaying the step to zero averages out the gradient noise, so q* settles at the optimum.
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1 - t / steps)
         for _ in range(steps):
             q = Independent(Normal(loc, log_scale.exp()), 1)
-            z = q.rsample((num_samples,))  # (S, N, d)
-            bound = model.decode(z).log_prob(x).mean(0) - kl_divergence(q, pz)  # (N,)
+            bound = elbo(model, x, num_samples, qz_x=q, pz=pz).elbo  # (N,)
             optimizer.zero_grad(set_to_none=True)
             (-bound.sum()).backward()
             optimizer.step()
@@ -87,7 +92,7 @@ def optimal_posterior(
 
 
 def gap_split(
-    model: VAE, x: Tensor, *, num_samples: int = 1000, steps: int = 500, lr: float = 1e-2
+    model: LatentVariableModel, x: Tensor, *, num_samples: int = 1000, steps: int = 500, lr: float = 1e-2
 ) -> GapSplit:
     """Split each datapoint's gap into approximation and amortization parts (see the module docstring).
 

@@ -8,7 +8,11 @@ time on a 2-core CPU at batch 128 (BENCHMARKS.md), where `torch.compile` measure
 themselves are computed by the same `torch.distributions` calls as `vaekit.elbo`; only the derivatives are
 written out here, and tests/test_gradients.py checks them against autograd in float64.
 
-`vaekit.fit` uses this path where `applies` says it can (`TrainConfig.gradients`), autograd otherwise.
+`vaekit.fit` uses this path where `applies` says it can (`TrainConfig.gradients`), autograd otherwise. It applies
+only to the exact configuration it was derived for: a `VAE` with the standard-normal prior, MLP encoder and
+decoder, a likelihood in `LIKELIHOODS`, the plain ELBO (beta 1, no warm-up, no free bits, one draw, analytic KL),
+fp32 and no frozen parameters. Every other prior, objective and model kind trains through autograd, so a new
+component can never be silently trained with the wrong gradient.
 """
 
 from __future__ import annotations
@@ -17,21 +21,27 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Bernoulli, Distribution, kl_divergence
 
-from vaekit.model import VAE
+from vaekit.distributions.priors import StandardNormalPrior
+from vaekit.models.vae import VAE
 from vaekit.networks import MLPDecoder, MLPEncoder
+from vaekit.objectives import ELBO, Objective
 
 #: Likelihoods whose log-density derivative is written out below.
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-fixed")
 
 
-def applies(model: VAE, num_samples: int, analytic_kl: bool, precision: str) -> str | None:
-    """None where `step_gradients` can train this model with these settings, else the reason it cannot."""
-    if not (isinstance(model.encoder, MLPEncoder) and isinstance(model.decoder, MLPDecoder)):
+def applies(model: object, objective: Objective, precision: str) -> str | None:
+    """None where `step_gradients` can train this model with this objective, else the reason it cannot."""
+    if type(model) is not VAE:
+        return "the model is not vaekit's one-layer VAE"
+    if type(model.prior_module) is not StandardNormalPrior:
+        return f"the {model.config.prior} prior has no derived gradient"
+    if not (type(model.encoder) is MLPEncoder and type(model.decoder) is MLPDecoder):
         return "the network is not an MLP"
     if model.config.likelihood not in LIKELIHOODS:
         return f"the {model.config.likelihood} likelihood has no derived gradient"
-    if num_samples != 1 or not analytic_kl:
-        return "it needs one sample of z and the analytic KL"
+    if type(objective) is not ELBO or not objective.is_plain_elbo():
+        return "it needs the plain ELBO (beta 1, no warm-up or free bits, one sample of z, the analytic KL)"
     if precision != "fp32":
         return "bf16 autocast needs autograd"
     if not all(p.requires_grad for p in model.parameters()):
@@ -42,9 +52,8 @@ def applies(model: VAE, num_samples: int, analytic_kl: bool, precision: str) -> 
 def step_gradients(model: VAE, x: Tensor) -> Tensor:
     """Set every parameter's `.grad` to the gradient of -mean ELBO over the batch, drawing z ~ q(z|x) once.
 
-    Equivalent to `loss, _ = vaekit.train._objective(model, x, 1, True); loss.backward()` (the same draw of the
-    global RNG, the same values) for a model that `applies` accepts; the gradients are written into the existing
-    `.grad` buffers.
+    Equivalent to `ELBO(ELBOConfig())(model, Batch(x), 0).loss.backward()` (the same draw of the global RNG, the
+    same values) for a model that `applies` accepts; the gradients are written into the existing `.grad` buffers.
 
     Args:
         model: an MLP VAE with a likelihood in `LIKELIHOODS`.

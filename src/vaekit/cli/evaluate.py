@@ -1,0 +1,112 @@
+"""`vaekit evaluate` (a run's ELBO, log p(x), gap and diagnostics) and `vaekit baselines` (classic density
+estimators on a dataset)."""
+
+from __future__ import annotations
+
+import argparse
+
+from vaekit.cli.options import print_json, progress_bar, progress_wanted
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="ELBO, importance-sampled log p(x), gap, bits/dim, active units")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    p.add_argument("--importance-samples", type=int, default=1000, metavar="K", help="K for log p(x) (default 1000)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N points of the split")
+    p.add_argument("--gaps", type=int, nargs="?", const=100, default=None, metavar="N",
+                   help="split the gap into approximation and amortization parts on N points (default N: 100)")
+    p.add_argument("--gap-steps", type=int, default=500, metavar="S", help="Adam steps fitting q* per point")
+    p.add_argument("--probe", action="store_true", help="linear classifier on posterior means vs raw inputs")
+    p.add_argument("--baselines", action="store_true", help="fit the density baselines on the same splits")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws of z (default 0)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(func=run_evaluate)
+
+    p = sub.add_parser("baselines", help="classic density estimators' test log-likelihood on a dataset")
+    p.add_argument("--data", default="digits", help="dataset name or path (default: digits)")
+    p.add_argument("--binarize", default="none", choices=("none", "static"),
+                   help="binarize grey-level data once (as a static-binarized VAE sees it)")
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(func=run_baselines)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from vaekit.files import write_json
+    from vaekit.runs import open_run
+    from vaekit.runs.evaluate import evaluate_run
+
+    run = open_run(args.run)
+    with progress_bar(progress_wanted(args), f"log p(x), K = {args.importance_samples}") as on_batch:
+        figures = evaluate_run(run, split=args.split, num_samples=args.importance_samples, limit=args.limit,
+                               gap_points=args.gaps or 0, gap_steps=args.gap_steps, probe=args.probe,
+                               baselines=args.baselines, on_batch=on_batch, device=args.device, seed=args.seed)
+    write_json(run.path / "evaluation.json", figures)
+    if args.json:
+        print_json({k: v for k, v in figures.items() if k != "per_datapoint"})
+        return 0
+    f = figures
+    print(f"{f['dataset']}, {f['split']} split, n = {f['n']}; {f['units']}:")
+    print(f"  ELBO               {f['elbo']:10.3f}    reconstruction {f['reconstruction']:.3f}, KL {f['kl']:.3f}")
+    print(f"  log p(x)           {f['log_likelihood']:10.3f} ± {f['log_likelihood_stderr']:.3f}   importance sampling, "
+          f"K = {f['importance_samples']}; mean ESS {f['log_likelihood_ess_mean']:.1f}, "
+          f"{f['low_ess_points']} points with ESS < {f['low_ess_threshold']:g}")
+    print(f"  gap                {f['gap']:10.3f}    log p(x) - ELBO, estimates KL(q(z|x) || p(z|x))")
+    if "approximation_gap" in f:
+        print(f"    approximation    {f['approximation_gap']:10.3f}    log p(x) - ELBO[q*]  ({f['gap_points']} points, "
+              f"{f['gap_steps']} steps)")
+        print(f"    amortization     {f['amortization_gap']:10.3f}    ELBO[q*] - ELBO[q]")
+    if f["bits_per_dim"] is not None:
+        print(f"  bits/dim           {f['bits_per_dim']:10.4f}    bits per dimension, from log p(x)")
+    print(f"  active units       {f['active_units']:>10d}    of {f['latent_dim']} (Cov_x E_q[z_j] > 0.01"
+          + (", E_q[z] estimated from draws)" if f["posterior_mean_estimated"] else ")"))
+    groups = f["latent_groups"]
+    if len(groups) > 1:
+        for name, g in groups.items():
+            print(f"    layer {name:<10} KL {g['kl']:8.3f} nats, {g['active_units']} of {g['size']} units active")
+    if f["kl_per_dim"] is not None:
+        top = sorted(enumerate(f["kl_per_dim"]), key=lambda t: -t[1])[:8]
+        print("  KL per dimension   " + ", ".join(f"z{j} {v:.2f}" for j, v in top) + " nats" +
+              (" (largest 8)" if len(f["kl_per_dim"]) > 8 else ""))
+    else:
+        print("  KL per dimension          -    not defined: q and p(z) do not factorise over dimensions")
+    probe = f.get("probe")
+    if probe:
+        print(f"  linear probe       {probe['latent_accuracy']:10.4f}    test accuracy on posterior means "
+              f"(raw inputs: {probe['raw_accuracy']:.4f})")
+    elif args.probe:
+        print("  linear probe              -    the data has no labels")
+    if f.get("baselines"):
+        print_baselines(f["baselines"], model=(f["log_likelihood"], f["log_likelihood_stderr"]))
+    print(f"written: {run.path / 'evaluation.json'}")
+    return 0
+
+
+def print_baselines(rows: list[dict], model: tuple[float, float] | None = None) -> None:
+    print("  test log-likelihood, nats per datapoint:")
+    if model is not None:
+        print(f"    {'this run':<28} {model[0]:10.3f} ± {model[1]:.3f}")
+    for row in rows:
+        chosen = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row["hyperparameters"].items())
+        note = f"; {row['note']}" if row["note"] else ""
+        print(f"    {row['name']:<28} {row['log_likelihood']:10.3f} ± {row['stderr']:.3f}   ({chosen}{note})")
+
+
+def run_baselines(args: argparse.Namespace) -> int:
+    from vaekit import data as vdata
+    from vaekit.data.pipeline import Pipeline
+    from vaekit.runs.evaluate import baseline_rows
+
+    splits = vdata.load(args.data, seed=args.split_seed)
+    binarize = args.binarize if splits.levels not in (None, 2) else "none"
+    pipeline = Pipeline(binarize=binarize, dequantize=splits.levels not in (None, 2) and binarize == "none",
+                        levels=splits.levels, seed=args.split_seed)
+    rows = baseline_rows(splits, pipeline, seed=args.split_seed)
+    if args.json:
+        print_json({"dataset": splits.name, "split": "test", "units": "nats per datapoint", "baselines": rows})
+        return 0
+    print(f"{splits.name}, test split (n = {len(splits.x_test)})")
+    print_baselines(rows)
+    return 0

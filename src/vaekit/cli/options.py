@@ -1,0 +1,159 @@
+"""Command-line options built from the config dataclasses, so that the command line, config.json and the
+schema can never disagree: one option per field (`latent_dim` -> `--latent-dim`), typed from its annotation,
+help and checks from its metadata (`vaekit.config.option`). Options are left as None when not given, so that
+the dataclasses stay the one source of defaults, and a given option that does not apply (to the chosen model
+kind, objective, prior or likelihood) is refused rather than ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import sys
+import typing
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+from vaekit.config import Source, choices_of, field_types, flag_of, validate
+from vaekit.errors import VaekitError
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line (with a pointer to --help) and exit 2, and options are never
+    abbreviated (so a misspelt option is an error, not silently another option)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+@dataclasses.dataclass(frozen=True)
+class Owner:
+    """A config class whose fields are options, and when they apply: `label` names it in messages."""
+
+    cls: type
+    label: str  # e.g. "--model hvae"
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "auto"
+    return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def add_config_options(parser: argparse.ArgumentParser, owners: Sequence[Owner], title: str,
+                       groups: dict[str, argparse._ArgumentGroup] | None = None) -> list[str]:
+    """One option per field of the owners' config classes (each field once, whoever declares it first).
+
+    A field with metadata `group` goes to that `--help` section (created on first use), the others to `title`.
+    Defaults that differ between owners are listed per owner. Returns the field names added.
+    """
+    groups = groups if groups is not None else {}
+    added: dict[str, dataclasses.Field] = {}
+    for owner in owners:
+        types = field_types(owner.cls)
+        for f in dataclasses.fields(owner.cls):
+            if f.name in added or not f.metadata.get("cli", True):
+                continue
+            added[f.name] = f
+            defaults = {o.label: _shown(_default(o.cls, f.name)) for o in owners if _has(o.cls, f.name)}
+            if len(set(defaults.values())) == 1:
+                default = f"default: {next(iter(defaults.values()))}"
+            else:
+                default = "default: " + ", ".join(f"{label} {value}" for label, value in defaults.items())
+            only = "" if len(defaults) == len(owners) else f"; {' or '.join(defaults)} only"
+            group_name = f.metadata.get("group") or title
+            if group_name not in groups:
+                groups[group_name] = parser.add_argument_group(group_name)
+            group = groups[group_name]
+            kind, many, _ = types[f.name]
+            help_ = f"{f.metadata.get('help', '')} ({default}{only})"
+            if kind is bool:
+                group.add_argument(flag_of(f), dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                                   help=help_)
+            else:
+                choices = choices_of(f)
+                group.add_argument(flag_of(f), dest=f.name, type=kind, nargs="+" if many else None, default=None,
+                                   choices=choices, help=help_, metavar=None if choices else f.name.upper())
+    return list(added)
+
+
+def _has(cls: type, name: str) -> bool:
+    return any(f.name == name for f in dataclasses.fields(cls))
+
+
+def _default(cls: type, name: str) -> object:
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return f.default if f.default is not dataclasses.MISSING else None
+
+
+def given(args: argparse.Namespace, names: Iterable[str]) -> dict[str, object]:
+    """The options among `names` that the user gave (lists become tuples)."""
+    values = {}
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = tuple(value) if isinstance(value, list) else value
+    return values
+
+
+def refuse_inapplicable(values: dict[str, object], chosen: Owner, others: Sequence[Owner]) -> None:
+    """Refuse options of other owners' classes (`--latent-dim2` with `--model vae`), and fields whose `when`
+    condition does not hold for the chosen values (`--prior-components` with `--prior normal`)."""
+    fields = {f.name: f for f in dataclasses.fields(chosen.cls)}
+    for name in values:
+        if name in fields:
+            continue
+        for other in others:
+            if _has(other.cls, name):
+                owners = [o.label for o in others if _has(o.cls, name)]
+                f = next(f for f in dataclasses.fields(other.cls) if f.name == name)
+                raise VaekitError(f"{flag_of(f)} applies to {' or '.join(owners)} only, not {chosen.label}")
+    for name, f in fields.items():
+        when = f.metadata.get("when")
+        if name in values and when is not None:
+            other, allowed = when
+            value = values.get(other, _default(chosen.cls, other))
+            if value not in allowed:
+                flag = flag_of(fields[other])
+                raise VaekitError(f"{flag_of(f)} applies only with {flag} {' or '.join(map(str, allowed))}, not "
+                                  f"{flag} {value}")
+
+
+def config_from(cls: type, values: dict[str, object], **extra: object):
+    """Build config dataclass `cls` from the given options (plus `extra` fields), through the schema."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return validate(cls, {**{k: v for k, v in values.items() if k in names}, **extra}, Source.command_line())
+
+
+def print_json(obj: object) -> None:
+    print(json.dumps(obj, indent=2, default=float))
+
+
+def progress_wanted(args: argparse.Namespace) -> bool:
+    return not getattr(args, "json", False) and sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def progress_bar(wanted: bool, description: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr fed with (done, total), or None when output is not a terminal."""
+    if not wanted:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(file=sys.stderr), transient=True) as progress:
+        task = progress.add_task(description, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
+
+
+def refuse_existing(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise VaekitError(f"{path}: already exists; choose another --out or pass --force to replace it")

@@ -1,0 +1,160 @@
+"""Commands that write what a run learned: `sample`, `reconstruct`, `encode`, `report`, and `datasets`."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaekit.cli.options import print_json, refuse_existing
+from vaekit.errors import VaekitError
+from vaekit.files import atomic_write
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("datasets", help="list datasets and whether each is available here")
+    p.add_argument("--json", action="store_true", help="one JSON array on stdout")
+    p.set_defaults(func=run_datasets)
+
+    p = sub.add_parser("report", help="write RUN/report.html: pictures, curves, evaluation")
+    p.add_argument("run")
+    p.set_defaults(func=run_report)
+
+    p = sub.add_parser("sample", help="draw from the model; a picture grid for images")
+    p.add_argument("run")
+    p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--out", help="FILE.png, .npy or .csv (default: RUN/samples.png)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--draw", action="store_true", help="draw x ~ p(x|z) instead of showing the mean of p(x|z)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=run_sample)
+
+    p = sub.add_parser("reconstruct", help="test images beside their reconstructions")
+    p.add_argument("run")
+    p.add_argument("-n", type=int, default=32)
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    p.add_argument("--out", help="FILE.png (default: RUN/reconstructions.png)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=run_reconstruct)
+
+    p = sub.add_parser("encode", help="posterior means and variances of every split, to .npz")
+    p.add_argument("run")
+    p.add_argument("--data", help="dataset name or path (default: the run's own data)")
+    p.add_argument("--out", required=True, help="FILE.npz")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=run_encode)
+
+
+def run_datasets(args: argparse.Namespace) -> int:
+    from vaekit.data import list_datasets
+
+    rows = list_datasets()
+    if args.json:
+        print_json(rows)
+        return 0
+    for row in rows:
+        state = "available" if row["available"] else "not here"
+        shape = "x".join(map(str, row["shape"]))
+        print(f"{row['name']:<16} {state:<10} {shape:<10} {row.get('where') or ''}")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from vaekit.report import write_report
+
+    print(write_report(args.run))
+    return 0
+
+
+def _default_output(run_path: Path, name: str, given: str | None, force: bool, image: bool) -> Path:
+    if given is not None:
+        path = Path(given)
+        refuse_existing(path, force)
+        return path
+    return run_path / f"{name}{'.png' if image else '.csv'}"
+
+
+def _write_array(path: Path, array: np.ndarray) -> None:
+    if path.suffix == ".npy":
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        atomic_write(path, buffer.getvalue())
+    elif path.suffix == ".csv":
+        rows = array.reshape(len(array), -1)
+        atomic_write(path, "".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in rows).encode())
+    else:
+        raise VaekitError(f"{path}: unsupported output type; use .png (images), .npy or .csv")
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    from vaekit import plots
+    from vaekit.models import generate
+    from vaekit.runs import open_run
+
+    run = open_run(args.run)
+    image = len(run.model_config.data_shape) == 3
+    path = _default_output(run.path, "samples", args.out, args.force, image)
+    x = generate(run.model, args.n, mean=not args.draw, seed=args.seed).numpy()
+    if path.suffix == ".png":
+        if not image:
+            raise VaekitError(f"{path}: this run's data is not images; write samples to .csv or .npy")
+        plots.image_grid(x.clip(0, 1), path, title=f"{args.n} samples from the model")
+    else:
+        _write_array(path, x)
+    print(path)
+    return 0
+
+
+def run_reconstruct(args: argparse.Namespace) -> int:
+    from vaekit import plots
+    from vaekit.estimate import posterior_moments
+    from vaekit.runs import open_run
+
+    run = open_run(args.run)
+    if len(run.model_config.data_shape) != 3:
+        raise VaekitError(f"{args.run}: reconstruct draws pictures, and this run's data is not images")
+    path = _default_output(run.path, "reconstructions", args.out, args.force, True)
+    splits = run.load_splits()
+    x = run.pipeline.fixed(getattr(splits, f"x_{args.split}")[: args.n], args.split)
+    with torch.inference_mode(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # posterior means a hierarchy estimates from draws
+        x_hat = run.model.decode(posterior_moments(run.model.encode(x))[0]).mean
+    plots.reconstructions(x.numpy(), x_hat.numpy().clip(0, 1), path)
+    print(path)
+    return 0
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    from vaekit import data as vdata
+    from vaekit.estimate import batches, posterior_moments
+    from vaekit.runs import open_run
+
+    run = open_run(args.run)
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise VaekitError(f"{out}: --out must end in .npz")
+    refuse_existing(out, args.force)
+    splits = (run.load_splits() if args.data is None else
+              vdata.load(args.data, seed=run.data_config.split_seed, image_size=run.data_config.image_size))
+    if tuple(splits.data_shape) != tuple(run.model_config.data_shape):
+        raise VaekitError(f"{args.data}: data shape {tuple(splits.data_shape)} does not match the run's "
+                          f"{tuple(run.model_config.data_shape)}")
+    arrays: dict[str, np.ndarray] = {}
+    with torch.inference_mode(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # posterior moments a hierarchy estimates from draws
+        for split in ("train", "valid", "test"):
+            x = run.pipeline.fixed(getattr(splits, f"x_{split}"), split)
+            moments = [posterior_moments(run.model.encode(xb)) for xb in batches(x, 1024)]
+            arrays[f"{split}_loc"] = torch.cat([m[0] for m in moments]).numpy()
+            arrays[f"{split}_variance"] = torch.cat([m[1] for m in moments]).square().numpy()
+            labels = getattr(splits, f"y_{split}")
+            if labels is not None:
+                arrays[f"{split}_labels"] = labels.numpy()
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write(out, buffer.getvalue())
+    print(out)
+    return 0

@@ -1,0 +1,211 @@
+"""One schema for every config: the dataclass fields, their types and their metadata.
+
+Configs are dataclasses whose fields are declared with `option(...)`: a default, a help line, and the checks
+that make a value valid (choices, a minimum, a maximum). `validate` builds a config from untrusted values (the
+command line, config.json, a TOML file) with the same checks everywhere, so the three can never disagree, and
+every problem is one line naming the option or the file and field:
+
+    @dataclass
+    class TrainConfig:
+        epochs: int = option(300, "passes over the training split", minimum=1)
+
+    validate(TrainConfig, {"epochs": 0}, Source.command_line())
+    # ConfigError: --epochs: must be at least 1, got 0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from vaekit.errors import VaekitError
+
+C = TypeVar("C")
+
+
+class ConfigError(VaekitError, ValueError):
+    """A config value (an option, or a field of a config file) that is unknown, of the wrong type, or out of range.
+
+    Also a ValueError, as a config built in Python with a bad value raises one."""
+
+
+def option(
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    *,
+    choices: Iterable[str] | Callable[[], Iterable[str]] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    cli: bool = True,
+    group: str | None = None,
+    when: tuple[str, tuple[Any, ...]] | None = None,
+    flag: str | None = None,
+) -> Any:
+    """A dataclass field with the metadata the schema and the command line read.
+
+    Args:
+        default: the default value (tuples are immutable, so they are safe defaults).
+        help: one line for `--help`.
+        choices: the allowed values, or a callable returning them (for registries filled at import time).
+        minimum, maximum: bounds on a number (on every element of a tuple of numbers).
+        cli: whether the field is a command-line option.
+        group: the `--help` section it is listed under (default: the config's own).
+        when: (other field, values): the field only means something when the other field has one of these
+            values; the command line refuses it otherwise rather than ignoring it silently.
+        flag: the option's name, when it is not the field's name with dashes.
+    """
+    metadata = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum, "cli": cli,
+                "group": group, "when": when, "flag": flag}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def choices_of(f: dataclasses.Field) -> tuple[str, ...] | None:
+    choices = f.metadata.get("choices")
+    if choices is None:
+        return None
+    return tuple(choices() if callable(choices) else choices)
+
+
+def flag_of(f: dataclasses.Field) -> str:
+    """The command-line option of a field: `--latent-dim` for `latent_dim`."""
+    return "--" + (f.metadata.get("flag") or f.name.replace("_", "-"))
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where values come from, for error messages: how to name one field, how to name the whole section, and
+    what the user should do about a bad value."""
+
+    name: Callable[[dataclasses.Field], str]
+    section: str
+    fix: str = ""
+
+    @classmethod
+    def command_line(cls) -> Source:
+        return cls(flag_of, "the command line")
+
+    @classmethod
+    def python(cls, config: type) -> Source:
+        return cls(lambda f: f"{config.__name__}.{f.name}", config.__name__)
+
+    @classmethod
+    def file(cls, path: object, section: str | None, fix: str = "restore the file or train the run again") -> Source:
+        where = f"{path}: {section}" if section else f"{path}"
+        return cls(lambda f: f"{where}.{f.name}" if section else f"{path}: {f.name}", where, fix)
+
+    def error(self, subject: str, problem: str) -> ConfigError:
+        return ConfigError(f"{subject}: {problem}" + (f"; {self.fix}" if self.fix else ""))
+
+
+def _fail(source: Source, f: dataclasses.Field, problem: str) -> typing.NoReturn:
+    raise source.error(source.name(f), problem)
+
+
+def _type_of(annotation: Any) -> tuple[type, bool, bool]:
+    """(element type, is a tuple, may be None) of an annotation such as `int`, `tuple[int, ...] | None`."""
+    optional = False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(annotation))
+        annotation = args[0]
+    if typing.get_origin(annotation) is tuple:
+        return typing.get_args(annotation)[0], True, optional
+    return annotation, False, optional
+
+
+def field_types(cls: type) -> dict[str, tuple[type, bool, bool]]:
+    """Field name -> (element type, is a tuple, may be None), for every field of a config dataclass."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: _type_of(hints[f.name]) for f in dataclasses.fields(cls)}
+
+
+def _scalar(value: Any, kind: type, f: dataclasses.Field, source: Source) -> Any:
+    if kind is bool:
+        if not isinstance(value, bool):
+            _fail(source, f, f"must be true or false, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            _fail(source, f, f"must be a whole number, got {value!r}")
+        value = int(value)
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            _fail(source, f, f"must be a finite number, got {value!r}")
+        value = float(value)
+    elif kind is str:
+        if not isinstance(value, str):
+            _fail(source, f, f"must be a string, got {value!r}")
+        choices = choices_of(f)
+        if choices is not None and value not in choices:
+            _fail(source, f, f"{value!r} is not one of {', '.join(choices)}")
+        return value
+    low, high = f.metadata.get("minimum"), f.metadata.get("maximum")
+    if low is not None and value < low:
+        _fail(source, f, f"must be at least {low:g}, got {value:g}")
+    if high is not None and value > high:
+        _fail(source, f, f"must be at most {high:g}, got {value:g}")
+    return value
+
+
+def check_value(cls: type, name: str, value: Any, source: Source) -> Any:
+    """The value of field `name` of `cls` after the schema's checks (tuples from lists), or ConfigError."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    kind, many, optional = field_types(cls)[name]
+    if value is None:
+        if not optional:
+            _fail(source, f, "must be given (null is not allowed)")
+        return None
+    if many:
+        if not isinstance(value, (list, tuple)):
+            _fail(source, f, f"must be a list of {kind.__name__} values, got {value!r}")
+        return tuple(_scalar(v, kind, f, source) for v in value)
+    return _scalar(value, kind, f, source)
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    """' (did you mean X?)' for the closest known name, or ''."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def validate(cls: type[C], values: Any, source: Source) -> C:
+    """Build config dataclass `cls` from untrusted `values` (a mapping of field names), checking every field.
+
+    Unknown keys are refused with the closest valid name; missing keys take the field's default (a field without
+    one must be given); cross-field checks in `__post_init__` become `ConfigError` too.
+    """
+    if not isinstance(values, Mapping):
+        raise source.error(source.section, f"must be an object of fields, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in fields:
+            raise source.error(source.section, f"unknown field {key!r}{suggest(str(key), fields)}")
+    checked = {name: check_value(cls, name, value, source) for name, value in values.items()}
+    for name, f in fields.items():
+        if name not in checked and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            _fail(source, f, "is missing")
+    try:
+        return cls(**checked)
+    except ValueError as e:
+        raise source.error(source.section, str(e)) from None
+
+
+def check(config: Any) -> None:
+    """Apply the schema's checks to a config dataclass built directly in Python, in place (lists become tuples).
+
+    Call it first in `__post_init__`, so that `VAEConfig(latent_dim=0)` fails as `--latent-dim 0` does.
+    """
+    source = Source.python(type(config))
+    for f in dataclasses.fields(config):
+        object.__setattr__(config, f.name, check_value(type(config), f.name, getattr(config, f.name), source))
+
+
+def to_dict(config: Any) -> dict:
+    """A config dataclass as a JSON-ready dict (tuples become lists when serialised)."""
+    return dataclasses.asdict(config)

@@ -1,0 +1,57 @@
+"""How to train: optimiser, epochs, seed, preprocessing, device and arithmetic (saved under "train")."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+
+from vaekit.config import check, option
+from vaekit.data.pipeline import BINARIZE
+from vaekit.errors import DataError
+
+PRECISIONS = ("fp32", "bf16")
+GRADIENTS = ("auto", "derived", "autograd")
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+@dataclass
+class TrainConfig:
+    """How to train; saved in config.json beside the weights."""
+
+    epochs: int = option(300, "passes over the training split", minimum=1)
+    batch_size: int = option(128, "datapoints per gradient step", minimum=1)
+    lr: float = option(1e-3, "Adam learning rate", minimum=0)
+    seed: int = option(0, "seed of initialisation, shuffling and sampling", minimum=0)
+    # None = the natural default for the likelihood and data (see vaekit.data.pipeline.Pipeline.resolve).
+    binarize: str | None = option(None, "binarize [0,1] data", choices=BINARIZE)
+    dequantize: bool | None = option(None, "uniform dequantization of discrete data")
+    device: str = option("auto", "cpu, cuda, cuda:N, or auto (cuda when available)")
+    # bf16 runs the training step's matrix products in bfloat16 (torch.autocast), weights and optimiser in
+    # float32: about 1.2x on CPUs with avx512_bf16 (BENCHMARKS.md). Validation and evaluation stay float32.
+    precision: str = option("fp32", "training-step arithmetic", choices=PRECISIONS)
+    # derived: the hand-derived gradients of vaekit.train.fast (a plain MLP VAE with the plain ELBO), about 1.1x
+    # faster steps on CPU; auto uses them wherever they apply.
+    gradients: str = option("auto", "training-step gradients: derived by hand (plain MLP VAE, plain ELBO; faster "
+                                    "on CPU), autograd, or auto (derived where it applies)", choices=GRADIENTS)
+
+    def __post_init__(self) -> None:
+        check(self)
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if not _DEVICE.fullmatch(self.device):
+            raise ValueError(f"device {self.device!r} is not one of cpu, cuda, cuda:N, auto")
+
+
+def resolve_device(name: str) -> torch.device:
+    """A torch device from `--device` (cpu, cuda, cuda:N, auto), refusing CUDA where there is none."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DataError(f"--device {name!r} is not a device; use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DataError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    return device

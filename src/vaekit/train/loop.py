@@ -1,0 +1,412 @@
+"""The training loop: minibatch stochastic gradient ascent on an objective (the ELBO by default), with
+validation, best-weight keeping, exact resume, run directories and data-parallel training across processes.
+
+`fit` reads top to bottom in named steps: set up (device, preprocessing, data, the step), open the run
+directory (new or resumed), then per epoch: train, validate, record, keep the best, checkpoint. Batches are
+slices of one resident tensor (no per-item Python), the optimiser step is fused, and the loop never
+synchronises with the host inside an epoch except to refresh the progress bar.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from vaekit import __version__
+from vaekit.config import to_dict
+from vaekit.data import Splits
+from vaekit.data.batch import Batch
+from vaekit.data.config import DataConfig
+from vaekit.data.pipeline import Pipeline
+from vaekit.distributions import unchecked
+from vaekit.errors import DataError, RunError, VaekitError
+from vaekit.estimate import check_support, summarize
+from vaekit.estimate.likelihood import batches
+from vaekit.models import dtype_of, kind_of
+from vaekit.objectives import ELBO, Objective
+from vaekit.train import distributed
+from vaekit.train import state as run_state
+from vaekit.train.config import TrainConfig, resolve_device
+from vaekit.train.fast import applies, step_gradients
+from vaekit.train.progress import ProgressBar, progress_bar
+
+
+@dataclass
+class FitResult:
+    """What `fit` returns. The model is left holding the weights of `best_epoch`."""
+
+    history: list[dict]          # one row per epoch, as in metrics.jsonl
+    best_epoch: int
+    best_valid: float            # the best validation figure, nats per datapoint
+    best_by: str                 # its key in the history rows, e.g. "valid_elbo_nats"
+    pipeline: Pipeline
+    run_dir: Path | None
+
+
+def pipeline_for(model: nn.Module, splits: Splits, config: TrainConfig) -> Pipeline:
+    """The preprocessing `fit` uses for this model, data and config (also used to evaluate a saved run).
+
+    Whether p(x|z) needs binary data, or is a density over real values, is read from its support.
+    """
+    with torch.no_grad():
+        pz = model.prior()
+        px_z = model.decode(torch.zeros(1, *pz.event_shape, dtype=dtype_of(model)))
+    data_shape = tuple(px_z.event_shape)
+    if tuple(splits.data_shape) != data_shape:
+        raise DataError(f"{splits.name}: data shape {tuple(splits.data_shape)} does not match the model's {data_shape}")
+    config_of = getattr(model, "config", None)
+    likelihood = getattr(config_of, "likelihood", type(px_z).__name__)
+    discrete = bool(px_z.support.is_discrete)
+    return Pipeline.resolve(
+        splits.name, likelihood, splits.levels, binary_likelihood=discrete, continuous_likelihood=not discrete,
+        binarize=config.binarize, dequantize=config.dequantize, seed=config.seed,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ set-up
+
+
+@dataclass
+class _Data:
+    """The splits on the training device, as the model sees them."""
+
+    x_train: Tensor              # stored rows (uint8 or float32)
+    y_train: Tensor | None       # labels [N] where the data has them
+    train_view: Tensor | None    # the fixed training view, or None when the pipeline draws fresh noise
+    x_valid: Tensor
+    pipeline: Pipeline
+
+    @property
+    def n(self) -> int:
+        return self.x_train.shape[0]
+
+    def batch(self, index: Tensor, generator: torch.Generator) -> Batch:
+        """Rows `index` of the training split, with new noise where the pipeline is stochastic."""
+        x = self.train_view[index] if self.train_view is not None else self.pipeline.fresh(self.x_train[index], generator)
+        return Batch(x, None if self.y_train is None else self.y_train[index], index)
+
+
+def _prepare_data(model: nn.Module, splits: Splits, pipeline: Pipeline, device: torch.device) -> _Data:
+    # Deterministic pipelines are applied once, on the CPU so that every device sees the same draws; stochastic
+    # ones draw fresh noise for every batch.
+    data = _Data(
+        x_train=splits.x_train.to(device),
+        y_train=None if splits.y_train is None else splits.y_train.to(device),
+        train_view=None if pipeline.stochastic else pipeline.fixed(splits.x_train, "train").to(device),
+        x_valid=pipeline.fixed(splits.x_valid, "valid").to(device),
+        pipeline=pipeline,
+    )
+    # Check the data against the likelihood's support once, so that the loop can run unchecked.
+    sample = data.train_view if data.train_view is not None else pipeline.fresh(
+        data.x_train[:256], torch.Generator(device=device).manual_seed(0))
+    for name, view in (("train", sample), ("validation", data.x_valid)):
+        check_support(model, view, f"{splits.name} ({name} split)")
+    return data
+
+
+def _device_for(config: TrainConfig, group: distributed.Group) -> torch.device:
+    device = resolve_device(config.device)
+    if device.type == "cuda":
+        if group.world > 1 and device.index is None:
+            device = torch.device("cuda", group.local_rank)  # one GPU per process
+        if (device.index or 0) >= torch.cuda.device_count():
+            raise DataError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s); start at most "
+                            "that many processes per machine, or use --device cpu")
+        torch.cuda.set_device(device)
+    return device
+
+
+class _Step:
+    """One training step's gradients: sets every parameter's `.grad` for a batch and returns the batch's sums of
+    the objective's named per-datapoint terms, [len(names)], detached."""
+
+    names: tuple[str, ...]
+
+    def __call__(self, batch: Batch, progress: float) -> Tensor:
+        raise NotImplementedError
+
+
+class _AutogradStep(_Step):
+    def __init__(self, model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer,
+                 autocast: torch.autocast) -> None:
+        self.model, self.objective, self.optimizer, self.autocast = model, objective, optimizer, autocast
+        self.names = ()
+
+    def __call__(self, batch: Batch, progress: float) -> Tensor:
+        with self.autocast:
+            loss = self.objective(self.model, batch, progress)
+            sums = torch.stack([t.detach().sum() for t in loss.terms.values()]).float()
+        self.names = tuple(loss.terms)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.loss.backward()
+        return sums
+
+
+class _DerivedStep(_Step):
+    names = ("elbo", "reconstruction", "kl")
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    def __call__(self, batch: Batch, progress: float) -> Tensor:
+        return step_gradients(self.model, batch.x)
+
+
+def _choose_step(model: nn.Module, objective: Objective, config: TrainConfig, optimizer: torch.optim.Optimizer,
+                 device: torch.device) -> _Step:
+    why_not = applies(model, objective, config.precision)
+    if config.gradients == "derived" and why_not is not None:
+        raise VaekitError(f"--gradients derived does not apply here: {why_not}; use --gradients auto")
+    if config.gradients != "autograd" and why_not is None:
+        return _DerivedStep(model)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
+    return _AutogradStep(model, objective, optimizer, autocast)
+
+
+# ------------------------------------------------------------------------------------------ run directory
+
+
+def _run_config(model: nn.Module, objective: Objective, splits: Splits, config: TrainConfig, data_config: DataConfig,
+                pipeline: Pipeline, command: list[str] | None, best_by: str, processes: int) -> dict:
+    """config.json of a new run: everything needed to rebuild the model, the objective and the data pipeline."""
+    kind = kind_of(model)
+    if kind is None:
+        raise RunError(f"a run directory records the model's kind, and {type(model).__name__} is not a registered "
+                       "model (vaekit.models.MODELS); train it with run_dir=None, or register it")
+    return {
+        "format": 2,
+        "vaekit_version": __version__,
+        "torch_version": torch.__version__,
+        "command": command,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "kind": kind,
+        "model": to_dict(model.config),
+        "objective": {"name": objective.name, **to_dict(objective.config)},
+        "best_by": best_by,
+        "data": to_dict(data_config),
+        "train": to_dict(config),
+        "pipeline": to_dict(pipeline),
+        "dataset": {"name": splits.name, "source": splits.source, "levels": splits.levels,
+                    "data_shape": list(splits.data_shape), "splits": splits.sizes()},
+        "processes": processes,
+    }
+
+
+def _open_run_directory(run_path: Path | None, resume: bool, writes: bool, new_config: Callable[[], dict],
+                        config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
+                        generator: torch.Generator, group: distributed.Group, device: torch.device
+                        ) -> run_state.Progress:
+    """Continue the run in `run_path` (resume) or create it; every process learns whether rank 0 succeeded."""
+    if run_path is not None and resume:
+        progress = run_state.load_checkpoint(run_path, model, optimizer, generator)
+        saved = run_state.read_json(run_path / run_state.CONFIG)
+        if writes and saved.get("train") != to_dict(config):  # --epochs or --device changed: record it
+            run_state.write_json(run_path / run_state.CONFIG, {**saved, "train": to_dict(config)})
+        return progress
+    failure: VaekitError | None = None
+    if writes:
+        try:
+            run_state.new_run_dir(run_path)
+            run_state.write_json(run_path / run_state.CONFIG, new_config())
+        except VaekitError as e:  # the other processes must hear of it, or they would wait for rank 0
+            failure = e
+    if not distributed.all_ok(failure is None, group, device):
+        raise failure or RunError(f"{run_path}: the main process (rank 0) could not start this run; see its message")
+    return run_state.Progress()
+
+
+# ------------------------------------------------------------------------------------------------ epochs
+
+
+def _train_epoch(step: _Step, data: _Data, optimizer: torch.optim.Optimizer, params: list[nn.Parameter],
+                 generator: torch.Generator, config: TrainConfig, group: distributed.Group, epoch: int,
+                 bar: ProgressBar | None) -> dict[str, float]:
+    """One pass over the training split; returns the means of the objective's terms over its rows."""
+    n, device = data.n, data.x_train.device
+    steps = math.ceil(n / config.batch_size)
+    totals: Tensor | None = None  # this process's sums of the named terms
+    seen = 0  # rows of those sums
+    t0 = time.perf_counter()
+    order = torch.randperm(n, generator=generator, device=device)
+    for i in range(steps):
+        index = order[i * config.batch_size : (i + 1) * config.batch_size]
+        # Every process draws the whole global batch's noise, so that the data generator stays in step.
+        batch = distributed.share_batch(data.batch(index, generator), group)
+        if len(batch) == 0:  # a last global batch with fewer rows than processes: average_gradients sends zeros
+            optimizer.zero_grad(set_to_none=True)
+            sums = torch.zeros(len(step.names), device=device) if step.names else None
+        else:
+            sums = step(batch, epoch - 1 + i / steps)
+        distributed.average_gradients(params, len(batch), len(index), group)
+        optimizer.step()
+        if sums is not None:
+            totals = sums if totals is None else totals + sums
+        seen += len(batch)
+        if bar is not None and (i % 20 == 0 or i == steps - 1) and totals is not None:
+            rows = min(n, (i + 1) * config.batch_size)
+            bar.step(epoch, i + 1, dict(zip(step.names, (totals / seen).tolist())), rows / (time.perf_counter() - t0))
+    if totals is None:  # this process saw no rows at all (more processes than rows)
+        totals = torch.zeros(len(step.names), device=device)
+    return dict(zip(step.names, (distributed.all_sum(totals, group).double() / n).tolist()))
+
+
+def _validate(model: nn.Module, objective: Objective, x_valid: Tensor, group: distributed.Group,
+              device: torch.device) -> dict[str, float]:
+    """Validation figures, means per datapoint: the plain ELBO's terms, active units, and the objective's own
+    figure where it is not the ELBO. Rank 0 computes them; the others take its figures, so that every process
+    keeps the same best epoch."""
+    names = ["elbo", "reconstruction", "kl", "active_units"]
+    own = objective.validation_figure not in names
+    if own:
+        names.append(objective.validation_figure)
+    values = torch.zeros(len(names), dtype=torch.float64, device=device)
+    if group.is_main:
+        summary = summarize(model, x_valid)
+        figures = [summary.elbo, summary.reconstruction, summary.kl, summary.active_units]
+        if own:
+            with torch.no_grad():
+                total = sum(float(objective.validate(model, xb).double().sum()) for xb in batches(x_valid, 1024))
+            figures.append(total / x_valid.shape[0])
+        values = torch.tensor(figures, dtype=torch.float64, device=device)
+    return dict(zip(names, distributed.from_main(values, group).tolist()))
+
+
+def _record(epoch: int, train: dict[str, float], valid: dict[str, float], scalars: dict[str, float],
+            train_seconds: float, epoch_seconds: float, n: int) -> dict:
+    """One row of metrics.jsonl: key names carry the units."""
+    row: dict = {"epoch": epoch}
+    row.update({f"train_{name}_nats": value for name, value in train.items()})
+    row.update({f"valid_{name}_nats": value for name, value in valid.items() if name != "active_units"})
+    row["valid_active_units"] = int(valid["active_units"])
+    row.update(scalars)
+    row.update({"train_seconds": train_seconds, "epoch_seconds": epoch_seconds, "images_per_second": n / epoch_seconds})
+    return row
+
+
+def _check_finite(row: dict, epoch: int, run_path: Path | None) -> None:
+    bad = [key for key, value in row.items() if key.startswith("train_") and key.endswith("_nats")
+           and not math.isfinite(value)]
+    if bad:
+        kept = f"; {run_path} keeps epoch {epoch - 1}" if run_path else ""
+        raise RunError(f"training diverged at epoch {epoch} ({bad[0]} is {row[bad[0]]}){kept}; train again with a "
+                       "lower --lr")
+
+
+def _keep_best(progress: run_state.Progress, row: dict, best_by: str, model: nn.Module) -> bool:
+    """Remember this epoch's weights if its validation figure is the best so far; whether it was."""
+    if not row[best_by] > progress.best_valid:
+        return False
+    progress.best_epoch, progress.best_valid = row["epoch"], row[best_by]
+    progress.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return True
+
+
+# ---------------------------------------------------------------------------------------------------- fit
+
+
+def fit(
+    model: nn.Module,
+    splits: Splits,
+    config: TrainConfig,
+    objective: Objective | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    data_config: DataConfig | None = None,
+    command: list[str] | None = None,
+    progress: bool = False,
+) -> FitResult:
+    """Train `model` on `splits.x_train` by minimising `objective`'s loss with Adam; validate every epoch.
+
+    Args:
+        model: the model to train (moved to `config.device`): any model of the protocol whose objective's needs
+            it meets; a run directory needs a registered kind (`vaekit.models.MODELS`).
+        splits: the data, as loaded by `vaekit.data.load`.
+        config: optimiser, epochs, seed, preprocessing.
+        objective: what to maximise (default: the plain ELBO); the best epoch is the one with the best
+            validation `objective.validation_figure`.
+        run_dir: where to write config.json, model.safetensors (best weights), the resumable state and
+            metrics.jsonl after every epoch; None trains in memory only. A non-empty directory is refused unless
+            `resume` is set.
+        resume: continue the run in `run_dir` from its last completed epoch up to `config.epochs`; on CPU with the
+            same seed this ends with the same weights as an uninterrupted run.
+        data_config: recorded in config.json so that the run's data can be loaded again.
+        command: the command line, recorded in config.json.
+        progress: show a progress bar on stderr.
+
+    `fit` turns on `torch.set_flush_denormal(True)` for the process (denormals slow CPU arithmetic).
+
+    In an initialised `torch.distributed` group (`torchrun`, see `vaekit.train.distributed`) every process trains
+    on its share of each global batch of `config.batch_size` rows and the gradients are averaged, so a step is the
+    single-process step; rank 0 validates, writes the run directory and shows the progress bar.
+
+    Returns:
+        `FitResult`; `history` rows hold the objective's terms as `train_<name>_nats`, the validation figures as
+        `valid_<name>_nats` (nats per datapoint), seconds and images per second.
+
+    Example:
+        >>> splits = vaekit.data.load("digits")
+        >>> model = VAE(VAEConfig(data_shape=splits.data_shape))
+        >>> result = fit(model, splits, TrainConfig(epochs=50), build_objective("iwae", {"iw_samples": 5}))
+    """
+    # Set up: device, preprocessing, seeds, the data on the device, the optimiser and the gradient step.
+    objective = objective if objective is not None else ELBO(ELBO.Config())
+    best_by = f"valid_{objective.validation_figure}_nats"
+    group = distributed.current()
+    device = _device_for(config, group)
+    pipeline = pipeline_for(model, splits, config)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    model.to(device)
+    data = _prepare_data(model, splits, pipeline, device)
+    if not resume and hasattr(model, "initialize"):  # data-dependent initialisation (the VampPrior's pseudo-inputs)
+        model.initialize(data.train_view if data.train_view is not None else pipeline.fixed(splits.x_train, "train").to(device))
+    distributed.broadcast_parameters(model, group)
+    # Fused Adam runs the whole update as one kernel per parameter group (CPU and CUDA since torch 2.4).
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+    step = _choose_step(model, objective, config, optimizer, device)
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    # The run directory: a new one, or the state of the run to continue.
+    run_path = Path(run_dir) if run_dir is not None else None
+    writes = run_path is not None and group.is_main  # one process writes the run directory
+    progress_state = _open_run_directory(
+        run_path, resume, writes,
+        lambda: _run_config(model, objective, splits, config, data_config or DataConfig(data=splits.name), pipeline,
+                            command, best_by, group.world),
+        config, model, optimizer, generator, group, device)
+    if group.rank > 0:  # every other process draws its own z (rank 0 keeps the single-process stream)
+        torch.manual_seed(config.seed + 7919 * group.rank + progress_state.epoch)
+
+    # Epochs: train, validate, record, keep the best, checkpoint.
+    start = progress_state.epoch + 1
+    steps = math.ceil(data.n / config.batch_size)
+    torch.set_flush_denormal(True)  # denormal floats in late training slow CPU matrix products several-fold
+    with unchecked(), progress_bar(progress and group.is_main and start <= config.epochs, config.epochs, steps) as bar:
+        for epoch in range(start, config.epochs + 1):
+            model.train()
+            t0 = time.perf_counter()
+            train = _train_epoch(step, data, optimizer, params, generator, config, group, epoch, bar)
+            train_seconds = time.perf_counter() - t0
+            model.eval()
+            valid = _validate(model, objective, data.x_valid, group, device)
+            row = _record(epoch, train, valid, objective.scalars(epoch), train_seconds, time.perf_counter() - t0,
+                          data.n)
+            progress_state.history.append(row)
+            _check_finite(row, epoch, run_path)
+            best_changed = _keep_best(progress_state, row, best_by, model)
+            if writes:
+                run_state.save_checkpoint(run_path, model, optimizer, generator, progress_state,
+                                          best_changed=best_changed)
+            if bar is not None:
+                bar.epoch_done(epoch, best_by, row)
+    if progress_state.best_weights is not None:
+        model.load_state_dict(progress_state.best_weights)
+    return FitResult(history=progress_state.history, best_epoch=progress_state.best_epoch,
+                     best_valid=progress_state.best_valid, best_by=best_by, pipeline=pipeline, run_dir=run_path)
