@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from vaekit import data
-from vaekit.data import formats, sources
+from vaekit.data import readers, sources
 from vaekit.errors import DataError
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -120,7 +120,7 @@ def test_idx_round_trip(tmp_path, gz):
     labels = np.array([3, 1, 4, 1, 5], dtype=np.uint8)
     wide = np.array([[-300, 2], [7, 30000]], dtype=np.int16)
     for name, a in (("images", images), ("labels", labels), ("wide", wide)):
-        back = formats.read_idx(write(tmp_path / f"{name}.idx", idx_bytes(a), gz))
+        back = readers.read_idx(write(tmp_path / f"{name}.idx", idx_bytes(a), gz))
         assert back.dtype == a.dtype and back.dtype.isnative
         np.testing.assert_array_equal(back, a)
 
@@ -137,10 +137,10 @@ def test_idx_corrupted(tmp_path):
     for name, payload in cases.items():
         path = write(tmp_path / name, payload)
         with pytest.raises(DataError, match=name):
-            formats.read_idx(path)
+            readers.read_idx(path)
     truncated = write(tmp_path / "cut.idx.gz", gzip.compress(good)[:-10])
     with pytest.raises(DataError, match=r"cut\.idx\.gz.*truncated"):
-        formats.read_idx(truncated)
+        readers.read_idx(truncated)
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -195,7 +195,7 @@ def test_amat_dataset(tmp_path, tiny, gz):
 def test_amat_tolerates_crlf_and_blank_lines(tmp_path):
     x = np.array([[0, 1, 1, 0], [1, 1, 1, 1]], dtype=np.uint8)
     path = write(tmp_path / "a.amat", b"0 1 1 0\r\n\n1  1\t1 1")
-    np.testing.assert_array_equal(formats.read_amat(path, width=4), x)
+    np.testing.assert_array_equal(readers.read_amat(path, width=4), x)
 
 
 def test_amat_bad_lines(tmp_path):
@@ -207,7 +207,7 @@ def test_amat_bad_lines(tmp_path):
         ("float.amat", "0 1 0 1.0\n", r"line 1: value '1.0'"),
     ):
         with pytest.raises(DataError, match=match):
-            formats.read_amat(write(tmp_path / name, text.encode()), width=4)
+            readers.read_amat(write(tmp_path / name, text.encode()), width=4)
 
 
 # ----------------------------------------------------------------------------------------- user files

@@ -6,7 +6,7 @@
 Data lives in memory as one tensor per split; batches are slices of it.
 """
 
-from vaekit.data.formats import binarize, dequantize, to_unit
+from vaekit.data.transforms import binarize, dequantize, to_unit
 from vaekit.data.sources import (
     CHECKSUMS,
     DATASETS,

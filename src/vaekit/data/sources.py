@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaekit.data import formats
+from vaekit.data import readers, transforms
 from vaekit.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -402,7 +402,7 @@ def _load_idx(ds: NamedDataset, folder: Path) -> Splits:
     for file in ds.files:
         path = _local_file(folder, file)
         assert path is not None  # locate()/fetch() checked that every file is there
-        a = formats.read_idx(path)
+        a = readers.read_idx(path)
         images = "images" in file
         want_ndim = 3 if images else 1
         if a.dtype != np.uint8 or a.ndim != want_ndim or (images and a.shape[1:] != ds.data_shape[1:]):
@@ -426,7 +426,7 @@ def _load_amat(ds: NamedDataset, folder: Path) -> Splits:
     for split, file in zip(SPLITS, ds.files):
         path = _local_file(folder, file)
         assert path is not None
-        x = formats.read_amat(path, width)
+        x = readers.read_amat(path, width)
         if x.shape[0] != ds.sizes[split]:
             raise DataError(
                 f"{path}: holds {x.shape[0]} rows, expected {ds.sizes[split]} for {ds.name}; "
@@ -441,17 +441,17 @@ def _load_amat(ds: NamedDataset, folder: Path) -> Splits:
 
 def _load_user(path: Path, shown: str, seed: int, image_size: tuple[int, int] | None) -> Splits:
     if path.is_dir():
-        x, y, _classes = formats.read_image_folder(path, image_size)
+        x, y, _classes = readers.read_image_folder(path, image_size)
         xs, ys = _split_all(x, y, seed, shown)
         return _make(shown, str(path), xs, ys, 256, tuple(x.shape[1:]))
 
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        x, y, presplit = formats.read_npy(path), None, None
+        x, y, presplit = readers.read_npy(path), None, None
     elif suffix == ".npz":
         x, y, presplit = _npz_arrays(path, shown, seed)
     elif suffix == ".csv":
-        x, y, presplit = formats.read_csv(path), None, None
+        x, y, presplit = readers.read_csv(path), None, None
     else:
         raise DataError(
             f"{shown}: unsupported file type {path.suffix or '(none)'}; give a .npy, .npz or .csv file, "
@@ -459,15 +459,15 @@ def _load_user(path: Path, shown: str, seed: int, image_size: tuple[int, int] | 
         )
 
     if presplit is None:
-        x, data_shape = formats.as_examples(x, shown)
-        y = None if y is None else formats.as_labels(y, x.shape[0], shown)
-        (x,), levels = formats.encode([x], [shown])  # before splitting, so messages give the file's row numbers
+        x, data_shape = transforms.as_examples(x, shown)
+        y = None if y is None else transforms.as_labels(y, x.shape[0], shown)
+        (x,), levels = transforms.encode([x], [shown])  # before splitting, so messages give the file's row numbers
         xs, ys = _split_all(x, y, seed, shown)
     else:
         xs, ys = presplit
         data_shape = None
         for split in SPLITS:
-            xs[split], shape = formats.as_examples(xs[split], f"{shown} (x_{split})")
+            xs[split], shape = transforms.as_examples(xs[split], f"{shown} (x_{split})")
             if data_shape is not None and shape != data_shape:
                 raise DataError(
                     f"{shown}: x_{split} has examples of shape {list(shape)} but x_train has {list(data_shape)}; "
@@ -475,11 +475,11 @@ def _load_user(path: Path, shown: str, seed: int, image_size: tuple[int, int] | 
                 )
             data_shape = shape
             if ys[split] is not None:
-                ys[split] = formats.as_labels(ys[split], xs[split].shape[0], f"{shown} (y_{split})")
+                ys[split] = transforms.as_labels(ys[split], xs[split].shape[0], f"{shown} (y_{split})")
         if sum(y is None for y in ys.values()) not in (0, len(SPLITS)):
             raise DataError(f"{shown}: labels for some splits only; save y_train, y_valid and y_test, or none of them")
         # One encoding for all splits: levels must agree (a 2 in x_test makes the data 8-bit, not binary).
-        encoded, levels = formats.encode([xs[s] for s in SPLITS], [f"{shown} (x_{s})" for s in SPLITS])
+        encoded, levels = transforms.encode([xs[s] for s in SPLITS], [f"{shown} (x_{s})" for s in SPLITS])
         xs = dict(zip(SPLITS, encoded))
     if image_size is not None and (len(data_shape) != 3 or tuple(data_shape[1:]) != tuple(image_size)):
         raise DataError(f"{shown}: --image-size applies to image folders only; resize the arrays before saving them")
@@ -491,7 +491,7 @@ def _npz_arrays(path: Path, shown: str, seed: int):
 
     Pre-split archives need x_train and x_test; without x_valid, 10% of x_train (seeded) becomes it.
     """
-    arrays = formats.read_npz(path)
+    arrays = readers.read_npz(path)
     if "x_train" in arrays or "x_test" in arrays or "x_valid" in arrays:
         missing = [k for k in ("x_train", "x_test") if k not in arrays]
         if missing:

@@ -23,7 +23,7 @@ from torch import Tensor
 from vaekit import plots
 from vaekit.checkpoint import METRICS
 from vaekit.data import Splits
-from vaekit.data.formats import is_number
+from vaekit.data.readers import is_number
 from vaekit.evaluate import Summary, batches, summarize
 from vaekit.runs import Run, open_run
 
