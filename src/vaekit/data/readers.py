@@ -2,7 +2,8 @@
 
 Readers turn one file (or folder) into numpy arrays and raise `DataError` naming the file, the problem
 and the fix for anything a user could have got wrong. They know nothing about named datasets or splits
-(that is `vaekit.data.sources`), nor about value encodings (`vaekit.data.transforms`).
+(that is `vaekit.data.named`, `vaekit.data.user` and `vaekit.data.splits`), nor about value encodings
+(`vaekit.data.transforms`).
 """
 
 from __future__ import annotations
