@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from vaekit import data
-from vaekit.data import formats, sources
+from vaekit.data import named, readers, splits
 from vaekit.errors import DataError
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -52,7 +52,7 @@ def isolated(tmp_path, monkeypatch):
     """Point the cache and the system folders at empty tmp dirs; no mirror from the environment."""
     monkeypatch.setenv("VAEKIT_DATA", str(tmp_path / "cache"))
     monkeypatch.delenv("VAEKIT_MIRROR", raising=False)
-    monkeypatch.setattr(sources, "SYSTEM_DIRS", {"fashion-mnist": (tmp_path / "system" / "fashion-mnist",)})
+    monkeypatch.setattr(named, "SYSTEM_DIRS", {"fashion-mnist": (tmp_path / "system" / "fashion-mnist",)})
 
 
 @pytest.fixture
@@ -62,10 +62,10 @@ def tiny(monkeypatch):
         name: dataclasses.replace(
             ds, data_shape=(1, 4, 4), sizes={"train": 6, "valid": 2, "test": 3} if ds.kind == "idx" else {"train": 5, "valid": 2, "test": 3}
         )
-        for name, ds in sources.DATASETS.items()
+        for name, ds in named.DATASETS.items()
         if ds.kind != "sklearn"
     }
-    monkeypatch.setattr(sources, "DATASETS", {**sources.DATASETS, **small})
+    monkeypatch.setattr(named, "DATASETS", {**named.DATASETS, **small})
 
 
 def make_idx_dataset(folder: Path, gz: bool = True, seed: int = 0) -> dict[str, np.ndarray]:
@@ -120,7 +120,7 @@ def test_idx_round_trip(tmp_path, gz):
     labels = np.array([3, 1, 4, 1, 5], dtype=np.uint8)
     wide = np.array([[-300, 2], [7, 30000]], dtype=np.int16)
     for name, a in (("images", images), ("labels", labels), ("wide", wide)):
-        back = formats.read_idx(write(tmp_path / f"{name}.idx", idx_bytes(a), gz))
+        back = readers.read_idx(write(tmp_path / f"{name}.idx", idx_bytes(a), gz))
         assert back.dtype == a.dtype and back.dtype.isnative
         np.testing.assert_array_equal(back, a)
 
@@ -137,10 +137,10 @@ def test_idx_corrupted(tmp_path):
     for name, payload in cases.items():
         path = write(tmp_path / name, payload)
         with pytest.raises(DataError, match=name):
-            formats.read_idx(path)
+            readers.read_idx(path)
     truncated = write(tmp_path / "cut.idx.gz", gzip.compress(good)[:-10])
     with pytest.raises(DataError, match=r"cut\.idx\.gz.*truncated"):
-        formats.read_idx(truncated)
+        readers.read_idx(truncated)
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -188,14 +188,14 @@ def test_amat_dataset(tmp_path, tiny, gz):
     s = data.load("binarized-mnist")
     assert s.levels == 2 and s.data_shape == (1, 4, 4) and s.y_train is None and s.y_test is None
     assert s.sizes() == {"train": 5, "valid": 2, "test": 3}
-    for split in data.sources.SPLITS:
+    for split in data.splits.SPLITS:
         np.testing.assert_array_equal(s.split(split)[0].reshape(-1, 16).numpy(), arrays[split])
 
 
 def test_amat_tolerates_crlf_and_blank_lines(tmp_path):
     x = np.array([[0, 1, 1, 0], [1, 1, 1, 1]], dtype=np.uint8)
     path = write(tmp_path / "a.amat", b"0 1 1 0\r\n\n1  1\t1 1")
-    np.testing.assert_array_equal(formats.read_amat(path, width=4), x)
+    np.testing.assert_array_equal(readers.read_amat(path, width=4), x)
 
 
 def test_amat_bad_lines(tmp_path):
@@ -207,7 +207,7 @@ def test_amat_bad_lines(tmp_path):
         ("float.amat", "0 1 0 1.0\n", r"line 1: value '1.0'"),
     ):
         with pytest.raises(DataError, match=match):
-            formats.read_amat(write(tmp_path / name, text.encode()), width=4)
+            readers.read_amat(write(tmp_path / name, text.encode()), width=4)
 
 
 # ----------------------------------------------------------------------------------------- user files
@@ -257,7 +257,7 @@ def test_npz_labels_and_presplit(tmp_path):
     np.savez(tmp_path / "xy.npz", x=x, y=y)
     s = data.load(str(tmp_path / "xy.npz"), seed=5)
     assert s.levels is None and s.y_train.dtype == torch.int64
-    for split in sources.SPLITS:  # labels follow their examples through the shuffle
+    for split in splits.SPLITS:  # labels follow their examples through the shuffle
         xs, ys = s.split(split)
         rows = [int(np.argmin(np.abs(x - r.numpy()).sum(1))) for r in xs]
         np.testing.assert_array_equal(ys.numpy(), y[rows])
@@ -318,7 +318,7 @@ def test_image_folder(tmp_path):
         _png(classes / label / f"{i:02d}.jpg" if i % 3 else classes / label / f"{i:02d}.png", (4, 4), "RGB", value=i % 2 * 200)
     s = data.load(str(classes), seed=3)
     assert s.data_shape == (3, 4, 4) and s.y_train is not None
-    for split in sources.SPLITS:  # label 1 ("dog", the second class in sorted order) images have red ~200
+    for split in splits.SPLITS:  # label 1 ("dog", the second class in sorted order) images have red ~200
         xs, ys = s.split(split)
         np.testing.assert_array_equal((xs[:, 0].float().mean((1, 2)) > 100).long().numpy(), ys.numpy())
 
@@ -421,7 +421,7 @@ def make_idx_arrays() -> dict[str, np.ndarray]:
 def test_download_verified(tmp_path, tiny, server, monkeypatch):
     root, url = server
     hashes = _publish(root, "fashion-mnist", _idx_payloads())
-    monkeypatch.setitem(sources.CHECKSUMS, "fashion-mnist", hashes)
+    monkeypatch.setitem(named.CHECKSUMS, "fashion-mnist", hashes)
     monkeypatch.setenv("VAEKIT_MIRROR", url)
     assert not data.list_datasets()[1]["available"]
     assert data.list_datasets()[1]["where"] == f"download from {url}/fashion-mnist/"
@@ -437,7 +437,7 @@ def test_download_checksum_mismatch(tmp_path, tiny, server, monkeypatch):
     root, url = server
     hashes = _publish(root, "mnist", _idx_payloads())
     hashes["t10k-images-idx3-ubyte.gz"] = "0" * 64
-    monkeypatch.setitem(sources.CHECKSUMS, "mnist", hashes)
+    monkeypatch.setitem(named.CHECKSUMS, "mnist", hashes)
     monkeypatch.setenv("VAEKIT_MIRROR", url + "/")
     with pytest.raises(DataError, match=rf"{url}/mnist/t10k-images-idx3-ubyte\.gz: checksum mismatch.*expected 0{{64}}, got [0-9a-f]{{64}}"):
         data.load("mnist")
@@ -450,7 +450,7 @@ def test_download_falls_back_to_gz_and_reports_network_errors(tmp_path, tiny, se
     root, url = server
     arrays = {s: np.random.default_rng(2).integers(0, 2, (n, 16)) for s, n in (("train", 5), ("valid", 2), ("test", 3))}
     files = {f"binarized_mnist_{s}.amat.gz": gzip.compress(amat_bytes(a)) for s, a in arrays.items()}
-    monkeypatch.setitem(sources.CHECKSUMS, "binarized-mnist", _publish(root, "binarized-mnist", files))
+    monkeypatch.setitem(named.CHECKSUMS, "binarized-mnist", _publish(root, "binarized-mnist", files))
     monkeypatch.setenv("VAEKIT_MIRROR", url)
     s = data.load("binarized-mnist")  # the mirror has no plain .amat: the .gz names are tried next
     np.testing.assert_array_equal(s.x_valid.reshape(-1, 16).numpy(), arrays["valid"])

@@ -219,7 +219,7 @@ def test_overwrite_replaces_and_failure_keeps_old_file(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(plots.os, "replace", broken_replace)
+    monkeypatch.setattr(plots.common.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         plots.histogram(np.arange(30.0), path, xlabel="x", title="third")
     assert path.read_bytes() == second

@@ -4,21 +4,16 @@
     x = to_unit(splits.x_train, splits.levels)        # float32 in [0, 1]
 
 Data lives in memory as one tensor per split; batches are slices of it.
+
+Modules: `sources` (`load`, `list_datasets`), `named` (the named datasets: registry, checksums, cache,
+downloads), `user` (user files), `splits` (`Splits` and the seeded split), `readers` (file readers),
+`transforms` (value encodings and the transforms a likelihood needs).
 """
 
-from vaekit.data.formats import binarize, dequantize, to_unit
-from vaekit.data.sources import (
-    CHECKSUMS,
-    DATASETS,
-    NamedDataset,
-    Splits,
-    cache_dir,
-    fetch,
-    list_datasets,
-    load,
-    locate,
-    split_indices,
-)
+from vaekit.data.named import CHECKSUMS, DATASETS, NamedDataset, cache_dir, fetch, locate
+from vaekit.data.sources import list_datasets, load
+from vaekit.data.splits import Splits, split_indices
+from vaekit.data.transforms import binarize, dequantize, to_unit
 
 __all__ = [
     "CHECKSUMS",

@@ -1,0 +1,258 @@
+"""The report's pictures: everything that runs the model on a run's test split, and the PNGs drawn from it.
+
+`_model_pictures` opens the run on a forked, seeded RNG and draws what the model learned: for images, prior
+samples, reconstructions, interpolations, traversals, the latent map and the manifold; for tables, per-feature
+histograms and correlation matrices of test data vs samples, and the latent map. `_curves` and
+`_per_datapoint` draw the training curves (metrics.jsonl) and the per-datapoint histograms (evaluation.json).
+Every PNG is drawn by `vaekit.plots` into ``RUN/report_files`` and comes back as a `Picture` with its caption.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from vaekit import plots
+from vaekit.checkpoint import METRICS
+from vaekit.data import Splits
+from vaekit.data.readers import is_number
+from vaekit.evaluate import Summary, batches, summarize
+from vaekit.runs import Run, open_run
+
+FILES = "report_files"  # the pictures' folder inside the run
+
+NUM_SAMPLES = 64  # prior samples in the grid
+NUM_RECONSTRUCTIONS = 32
+NUM_INTERPOLATIONS, INTERPOLATION_STEPS = 8, 10
+MAX_TRAVERSED = 8  # latent dimensions shown in the traversal, most KL first
+TRAVERSAL_VALUES = tuple(np.linspace(-3.0, 3.0, 9))  # prior standard deviations
+MANIFOLD_SIDE = 12  # G of the G x G manifold grid
+MAX_MAP_POINTS = 5000  # test points on the latent map
+NUM_GENERATED = 2000  # samples compared with tabular test data
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One PNG under RUN/report_files and the line of text under it."""
+
+    path: Path
+    caption: str
+
+
+# ---------------------------------------------------------------------------------------------- pictures
+
+
+Show = Callable[[Tensor], np.ndarray]  # data-space images -> floats in [0, 1] for a picture
+
+
+def _to_picture(run: Run, x: Tensor) -> Show:
+    """How to show images: on [0, 1] as the model sees them, or real-valued ones by the test data's range."""
+    lo, hi = (0.0, 1.0) if run.pipeline.levels is not None else (float(x.min()), float(x.max()))
+    hi = hi if hi > lo else lo + 1.0
+    return lambda images: ((images.double().numpy() - lo) / (hi - lo)).clip(0.0, 1.0)
+
+
+def _decoded(run: Run, z: Tensor, show: Show) -> np.ndarray:
+    """The mean of p(x|z) for z [..., d], as shown in a picture: [..., C, H, W] floats in [0, 1]."""
+    out = torch.cat([run.model.decode(zb).mean for zb in batches(z.reshape(-1, z.shape[-1]), 1024)])
+    return show(out.reshape(*z.shape[:-1], *run.model.data_shape))
+
+
+def _posterior_means(run: Run, x: Tensor) -> Tensor:
+    return torch.cat([run.model.encode(xb).mean for xb in batches(x, 1024)])  # (N, d)
+
+
+def _latent_map(run: Run, x: Tensor, y: Tensor | None, folder: Path) -> Picture | None:
+    d = run.model.latent_dim
+    if d < 2:
+        return None
+    z = _posterior_means(run, x[:MAX_MAP_POINTS]).double().numpy()
+    if d == 2:
+        points, basis, how = z, "z", "the 2-D latent space itself"
+    else:  # exact PCA by SVD (deterministic, unlike randomised solvers)
+        centred = z - z.mean(0)
+        points = centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T
+        basis, how = "pca", f"their first two principal components (of {d} dimensions)"
+    labels = None if y is None else y[:MAX_MAP_POINTS].numpy()
+    path = plots.latent_map(points, folder / "latent_map.png", labels=labels, basis=basis,
+                            title=f"Posterior means of {len(points)} test points")
+    coloured = ", coloured by label" if labels is not None else ""
+    return Picture(path, f"Posterior means E[z|x] of {len(points)} test points on {how}{coloured}; "
+                         "axes in latent units (prior standard deviations).")
+
+
+def _image_pictures(run: Run, x: Tensor, y: Tensor | None, summary: Summary, folder: Path) -> list[Picture]:
+    model, d = run.model, run.model.latent_dim
+    show = _to_picture(run, x)
+    pictures = []
+    generator = torch.Generator().manual_seed(run.train_config.seed)
+    samples = model.sample(NUM_SAMPLES, mean=True, generator=generator)
+    pictures.append(Picture(
+        plots.image_grid(show(samples), folder / "samples.png", nrow=8),
+        f"{NUM_SAMPLES} samples from the model: the mean of p(x|z) for z ~ p(z) = N(0, I); intensities in [0, 1].",
+    ))
+
+    xr = x[:NUM_RECONSTRUCTIONS]
+    pictures.append(Picture(
+        plots.reconstructions(show(xr), _decoded(run, model.encode(xr).mean, show), folder / "reconstructions.png"),
+        "Test inputs (upper row of each pair) above their reconstructions: the mean of p(x|z) at z = E[z|x]; "
+        "intensities in [0, 1].",
+    ))
+
+    pairs = min(NUM_INTERPOLATIONS, x.shape[0] // 2)
+    if pairs:
+        z = _posterior_means(run, x[: 2 * pairs])
+        t = torch.linspace(0, 1, INTERPOLATION_STEPS)[None, :, None]  # (1, S, 1)
+        line = (1 - t) * z[:pairs, None] + t * z[pairs:, None]  # (R, S, d)
+        pictures.append(Picture(
+            plots.interpolations(_decoded(run, line, show), folder / "interpolations.png"),
+            f"Each row decodes {INTERPOLATION_STEPS} evenly spaced points on the straight line between two test "
+            "inputs' posterior means (left and right ends); decoded means, intensities in [0, 1].",
+        ))
+
+    kl = torch.tensor(summary.kl_per_dim)
+    dims = torch.argsort(kl, descending=True, stable=True)[:MAX_TRAVERSED].tolist()
+    values = torch.tensor(TRAVERSAL_VALUES, dtype=torch.float32)
+    z = torch.zeros(len(dims), len(values), d)
+    for row, dim in enumerate(dims):
+        z[row, :, dim] = values
+    which = (f"all {d} latent dimensions, most KL on the test split first" if len(dims) == d else
+             f"the {len(dims)} of {d} latent dimensions with the most KL on the test split")
+    pictures.append(Picture(
+        plots.traversals(_decoded(run, z, show), folder / "traversals.png", dims=dims, values=TRAVERSAL_VALUES,
+                         kl=[summary.kl_per_dim[i] for i in dims]),
+        f"Traversals of {which} (nats per datapoint, in the labels): one dimension set to -3 ... 3 prior standard "
+        "deviations, the others at 0.",
+    ))
+
+    latent = _latent_map(run, x, y, folder)
+    if latent is not None:
+        pictures.append(latent)
+    if d == 2:
+        g = MANIFOLD_SIDE
+        q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, g))
+        z2, z1 = torch.meshgrid(q.flip(0), q, indexing="ij")  # rows: z2 from high (top) to low
+        grid = torch.stack([z1, z2], -1).reshape(g * g, 2)
+        pictures.append(Picture(
+            plots.manifold(_decoded(run, grid, show), folder / "manifold.png"),
+            f"The decoded manifold: means of p(x|z) on a {g} x {g} grid at the prior's 5% ... 95% quantiles "
+            "(z1 left to right, z2 bottom to top); intensities in [0, 1].",
+        ))
+    return pictures
+
+
+def _feature_names(run: Run, num_features: int) -> list[str] | None:
+    """Column names from the header of the run's CSV file, when it has one and it is still there."""
+    path = Path(run.data_config.data)
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        return None
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    names = [h.strip() for h in header]
+    if len(names) != num_features or any(is_number(n) for n in names):
+        return None  # no header row (as the CSV reader decides), or not one name per feature
+    return [n.replace("$", r"\$") for n in names]  # a literal $, not matplotlib's maths mode
+
+
+def _tabular_pictures(run: Run, x: Tensor, y: Tensor | None, folder: Path) -> list[Picture]:
+    z = torch.randn(NUM_GENERATED, run.model.latent_dim)
+    generated = torch.cat([run.model.decode(zb).sample() for zb in batches(z, 1024)]).double().numpy()
+    real = x.double().numpy()
+    names = _feature_names(run, real.shape[1])
+    pictures = [
+        Picture(plots.tabular_histograms(real, generated, folder / "histograms.png", names=names),
+                f"Per-feature densities of {len(real)} test rows (filled) and {NUM_GENERATED} samples x ~ p(x) "
+                "(outline); values as the model sees them."),
+        Picture(plots.correlation_matrices(real, generated, folder / "correlations.png", names=names),
+                f"Pearson correlations between features: test data (left) and {NUM_GENERATED} samples (right); "
+                "colour scale -1 to 1."),
+    ]
+    latent = _latent_map(run, x, y, folder)
+    return pictures + ([latent] if latent is not None else [])
+
+
+def _history(run_path: Path) -> tuple[list[dict], str]:
+    """metrics.jsonl as per-epoch dicts, or [] and why."""
+    try:
+        lines = (run_path / METRICS).read_text().splitlines()
+        rows = [json.loads(line) for line in lines if line.strip()]
+    except (OSError, json.JSONDecodeError) as e:
+        return [], f"{METRICS} could not be read ({e})."
+    rows = [row for row in rows if isinstance(row, dict)]
+    return rows, "" if rows else f"{METRICS} holds no epochs yet."
+
+
+def _curves(history: list[dict], folder: Path) -> Picture:
+    # plots.training_curves takes the keys without the units suffix that metrics.jsonl carries.
+    renamed = [{k.removesuffix("_nats"): v for k, v in row.items()} for row in history]
+    return Picture(plots.training_curves(renamed, folder / "training_curves.png"),
+                   f"ELBO, reconstruction term and KL per epoch ({len(history)} epochs), train (solid) and "
+                   "validation (dashed), in nats per datapoint.")
+
+
+_PER_DATAPOINT = {  # key -> (x-axis label, caption)
+    "gap": ("log p(x) - ELBO (nats)",
+            "Per-datapoint gap log p(x) - ELBO, an estimate of KL(q(z|x) || p(z|x)), in nats"),
+    "log_likelihood": ("log p(x) (nats)", "Per-datapoint importance-sampled log p(x), in nats"),
+    "elbo": ("ELBO (nats)", "Per-datapoint ELBO, in nats"),
+    "ess": ("effective sample size", "Per-datapoint effective sample size of the importance weights (of K)"),
+}
+
+
+def _per_datapoint(evaluation: dict, folder: Path) -> list[Picture]:
+    """A histogram of each per-datapoint series in evaluation.json, in the order of `_PER_DATAPOINT` (gap first)."""
+    series = evaluation.get("per_datapoint")
+    if not isinstance(series, dict):
+        return []
+    split = evaluation.get("split") if evaluation.get("split") in ("train", "valid", "test") else "evaluated"
+    pictures = []
+    known = list(_PER_DATAPOINT)
+    for key in sorted(series, key=lambda k: (known.index(k) if k in known else len(known), k)):
+        try:
+            values = np.asarray(series[key], dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            continue
+        finite = values[np.isfinite(values)]
+        if not re.fullmatch(r"[A-Za-z0-9_]+", key) or finite.size == 0:  # the key names a file
+            continue
+        xlabel, caption = _PER_DATAPOINT.get(key, (key, f"Per-datapoint {key}"))
+        dropped = f"; {values.size - finite.size} non-finite values left out" if finite.size < values.size else ""
+        path = plots.histogram(finite, folder / f"per_datapoint_{key}.png", xlabel=xlabel,
+                               title=f"{xlabel}, {split} split")
+        pictures.append(Picture(path, f"{caption}, over {finite.size} {split}-split datapoints; the red line is "
+                                      f"the mean{dropped}."))
+    return pictures
+
+
+def _model_pictures(run_dir: str | Path) -> tuple[Run, Splits, Path, bool, Summary, list[Picture]]:
+    """Open the run and draw the pictures of what its model learned, on the test split.
+
+    Returns (run, its splits, the pictures' folder, whether the data are images, the test split's `Summary`,
+    the pictures).
+    """
+    # Building the model draws initial weights: the whole job runs on a forked RNG, seeded for the samples.
+    with torch.random.fork_rng(devices=[]), torch.inference_mode():
+        run = open_run(run_dir)
+        folder = run.path / FILES
+        folder.mkdir(exist_ok=True)
+        splits = run.load_splits()
+        x, y = run.pipeline.fixed(splits.x_test, "test"), splits.y_test
+        # Test files are often sorted by class: pictures take their points in a seeded random order.
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(run.train_config.seed))
+        x, y = x[order], (None if y is None else y[order])
+        image = len(run.model.data_shape) == 3
+        torch.manual_seed(run.train_config.seed)
+        summary = summarize(run.model, x)
+        pictures = _image_pictures(run, x, y, summary, folder) if image else _tabular_pictures(run, x, y, folder)
+    return run, splits, folder, image, summary, pictures
