@@ -52,6 +52,12 @@ CASES = {
     "png-conv-gaussian-fixed": (_png_folder, ["--likelihood", "gaussian-fixed", "--network", "conv"]),
     "digits-bf16": (lambda tmp: "digits", ["--precision", "bf16"]),
     "digits-autograd": (lambda tmp: "digits", ["--gradients", "autograd"]),
+    "digits-hvae-iwae": (lambda tmp: "digits", ["--model", "hvae", "--latent-dim2", "2", "--hidden2", "8",
+                                                "--objective", "iwae", "--iw-samples", "3"]),
+    "digits-hvae-elbo": (lambda tmp: "digits", ["--model", "hvae", "--latent-dim2", "2", "--hidden2", "8"]),
+    "digits-vamp": (lambda tmp: "digits", ["--prior", "vamp", "--prior-components", "10"]),
+    "csv-mixture-warmup-free-bits": (_table_csv, ["--likelihood", "gaussian", "--prior", "mixture", "--warmup-epochs",
+                                                  "2", "--free-bits", "0.1", "--beta", "0.8"]),
 }
 
 
@@ -79,9 +85,9 @@ def test_train_evaluate_sample_reconstruct_encode(case, tmp_path, capsys):
     figures = json.loads(out)
     assert EVAL_KEYS <= set(figures)
     assert figures["log_likelihood"] >= figures["elbo"] - 1.0  # the estimate sits above the bound (up to noise)
-    assert (figures["bits_per_dim"] is None) == (case == "csv-gaussian")
+    assert (figures["bits_per_dim"] is None) == case.startswith("csv")
 
-    is_image = case != "csv-gaussian"
+    is_image = not case.startswith("csv")
     code, out, err = _run(["sample", str(run), "-n", "6"], capsys)
     assert code == 0, err
     assert Path(out.strip()).is_file() and Path(out.strip()).suffix == (".png" if is_image else ".csv")
@@ -94,8 +100,14 @@ def test_train_evaluate_sample_reconstruct_encode(case, tmp_path, capsys):
     code, out, err = _run(["encode", str(run), "--out", str(tmp_path / "z.npz")], capsys)
     assert code == 0, err
     z = np.load(tmp_path / "z.npz")
-    assert z["test_loc"].shape[1] == 2 and (z["test_variance"] > 0).all()
+    assert (z["test_variance"] > 0).all()
     assert ("test_labels" in z) == case.startswith(("digits", "png"))
+    latent = 4 if "hvae" in case else 2  # z = [z1, z2] for the hierarchy
+    assert z["test_loc"].shape[1] == latent
+
+    code, out, err = _run(["report", str(run)], capsys)
+    assert code == 0, err
+    assert Path(out.strip()).is_file()
 
 
 def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path, capsys):
@@ -139,6 +151,22 @@ BAD = {
     "not a run": (lambda tmp: ["evaluate", str(tmp)], "config.json"),
     "derived gradients for a conv net": (lambda tmp: ["train", "--network", "conv", "--gradients", "derived",
                                                       "--out", str(tmp / "r")], "--gradients"),
+    "hvae option with a vae": (lambda tmp: ["train", "--latent-dim2", "3", "--out", str(tmp / "r")],
+                               "--latent-dim2 applies to --model hvae only, not --model vae"),
+    "prior with an hvae": (lambda tmp: ["train", "--model", "hvae", "--prior", "vamp", "--out", str(tmp / "r")],
+                           "--prior applies to --model vae only"),
+    "iwae option with the elbo": (lambda tmp: ["train", "--iw-samples", "5", "--out", str(tmp / "r")],
+                                  "--iw-samples applies to --objective iwae only"),
+    "beta with iwae": (lambda tmp: ["train", "--objective", "iwae", "--beta", "2", "--out", str(tmp / "r")],
+                       "--beta applies to --objective elbo only"),
+    "components of a normal prior": (lambda tmp: ["train", "--prior-components", "5", "--out", str(tmp / "r")],
+                                     "--prior-components applies only with --prior mixture or vamp, not --prior normal"),
+    "fixed scale of a bernoulli": (lambda tmp: ["train", "--fixed-scale", "0.2", "--out", str(tmp / "r")],
+                                   "--fixed-scale applies only with --likelihood gaussian-fixed"),
+    "negative seed": (lambda tmp: ["train", "--seed", "-1", "--out", str(tmp / "r")], "--seed: must be at least 0"),
+    "a device that is not one": (lambda tmp: ["train", "--device", "tpu", "--out", str(tmp / "r")], "tpu"),
+    "three image sizes": (lambda tmp: ["train", "--image-size", "8", "8", "8", "--out", str(tmp / "r")], "image_size"),
+    "negative beta": (lambda tmp: ["train", "--beta", "-0.5", "--out", str(tmp / "r")], "--beta: must be at least 0"),
 }
 
 
@@ -207,11 +235,31 @@ def test_evaluate_with_gaps_probe_and_baselines(tmp_path, capsys):
 def test_resume_refuses_options_that_would_change_the_run(tmp_path, capsys):
     run = tmp_path / "run"
     assert _run(["train", "--out", str(run), *TINY], capsys)[0] == 0
-    code, _, err = _run(["train", "--out", str(run), "--resume", "--lr", "0.1"], capsys)
-    assert code == 2 and "--lr" in err and len(err.strip().splitlines()) == 1
-    code, _, err = _run(["train", "--out", str(run), "--resume", "--epochs", "3"], capsys)
+    code, _, err = _run(["train", "--out", str(run), "--resume", "--lr", "0.1", "--hidden", "16"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--lr 0.001 -> 0.1" in err and "--hidden" not in err  # only what changes, with old and new values
+    # The very same command line as the original run, plus --resume (and a longer --epochs), continues it.
+    code, _, err = _run(["train", "--out", str(run), *TINY, "--resume", "--epochs", "3"], capsys)
     assert code == 0, err
-    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 3
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
+    code, _, err = _run(["train", "--out", str(run), "--resume", "--epochs", "4"], capsys)
+    assert code == 0, err
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 4
+
+
+def test_train_help_groups_options_by_what_they_configure(capsys):
+    with pytest.raises(SystemExit):
+        __import__("vaekit.cli", fromlist=["build_parser"]).build_parser().parse_args(["train", "--help"])
+    text = capsys.readouterr().out
+    sections = ["data:", "model: the architecture (--model):", "prior p(z) (--model vae):",
+                "second stochastic layer z2 (--model hvae):", "objective: what training maximises (--objective):",
+                "training:"]
+    positions = [text.index(s) for s in sections]
+    assert positions == sorted(positions)
+    for option in ("--model", "--prior", "--prior-components", "--objective", "--iw-samples", "--beta",
+                   "--warmup-epochs", "--free-bits", "--latent-dim2", "--hidden2"):
+        assert option in text
+    assert "default: --model vae 8, --model hvae 100" in " ".join(text.split())  # per-kind defaults
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message on machines without CUDA")

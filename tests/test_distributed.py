@@ -107,3 +107,19 @@ def test_torchrun_with_a_last_batch_smaller_than_the_processes(tmp_path):
     assert json.loads((run / "config.json").read_text())["dataset"]["splits"]["train"] == 108
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all(np.isfinite(r["train_elbo_nats"]) for r in rows)
+
+
+@pytest.mark.parametrize("options", [
+    ["--model", "hvae", "--latent-dim2", "2", "--hidden2", "8", "--objective", "iwae", "--iw-samples", "3"],
+    ["--prior", "vamp", "--prior-components", "5", "--warmup-epochs", "2", "--free-bits", "0.05"],
+], ids=["hvae-iwae", "vamp-warmup-free-bits"])
+def test_torchrun_trains_every_kind_prior_and_objective(options, tmp_path):
+    run = tmp_path / "run"
+    proc = _torchrun(["-m", "vaekit", "train", "--data", str(_binary_npy(tmp_path)), "--hidden", "16", "--latent-dim",
+                      "2", "--batch-size", "25", "--epochs", "2", "--out", str(run), *options], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = json.loads((run / "config.json").read_text())
+    assert config["processes"] == 2
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(np.isfinite(r["train_elbo_nats"]) and np.isfinite(r[config["best_by"]])
+                                  for r in rows)

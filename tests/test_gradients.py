@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import vaekit
-from vaekit.errors import VaekitError
 from vaekit.data.batch import Batch
+from vaekit.errors import VaekitError
 from vaekit.objectives import build_objective
 from vaekit.train.fast import LIKELIHOODS, applies, step_gradients
 

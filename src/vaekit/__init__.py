@@ -22,12 +22,44 @@ _EXPORTS = {
     "iwae_bound": "vaekit.estimate", "log_likelihood": "vaekit.estimate", "log_weights": "vaekit.estimate",
     "optimal_posterior": "vaekit.estimate", "summarize": "vaekit.estimate",
     "ELBO": "vaekit.objectives", "IWAE": "vaekit.objectives", "build_objective": "vaekit.objectives",
-    "DataConfig": "vaekit.train.config", "TrainConfig": "vaekit.train.config",
+    "DataConfig": "vaekit.data.config", "TrainConfig": "vaekit.train.config",
     "FitResult": "vaekit.train.loop", "fit": "vaekit.train.loop",
     "Run": "vaekit.runs", "open_run": "vaekit.runs",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ELBO",
+    "HVAE",
+    "IWAE",
+    "VAE",
+    "ConfigError",
+    "DataConfig",
+    "DataError",
+    "ElboTerms",
+    "FitResult",
+    "GapSplit",
+    "HVAEConfig",
+    "LatentVariableModel",
+    "LogLikelihood",
+    "Run",
+    "RunError",
+    "Summary",
+    "TrainConfig",
+    "VAEConfig",
+    "VaekitError",
+    "build_model",
+    "build_objective",
+    "elbo",
+    "fit",
+    "gap_split",
+    "generate",
+    "iwae_bound",
+    "log_likelihood",
+    "log_weights",
+    "open_run",
+    "optimal_posterior",
+    "summarize",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -43,13 +75,25 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
 
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the names above, for type checkers and editors
     from vaekit.config import ConfigError
+    from vaekit.data.config import DataConfig
     from vaekit.errors import DataError, RunError, VaekitError
-    from vaekit.estimate import (ElboTerms, GapSplit, LogLikelihood, Summary, elbo, gap_split, iwae_bound,
-                                 log_likelihood, log_weights, optimal_posterior, summarize)
+    from vaekit.estimate import (
+        ElboTerms,
+        GapSplit,
+        LogLikelihood,
+        Summary,
+        elbo,
+        gap_split,
+        iwae_bound,
+        log_likelihood,
+        log_weights,
+        optimal_posterior,
+        summarize,
+    )
     from vaekit.models import HVAE, VAE, HVAEConfig, LatentVariableModel, VAEConfig, build_model, generate
     from vaekit.objectives import ELBO, IWAE, build_objective
     from vaekit.runs import Run, open_run
-    from vaekit.train.config import DataConfig, TrainConfig
+    from vaekit.train.config import TrainConfig
     from vaekit.train.loop import FitResult, fit

@@ -2,7 +2,7 @@
 
 Each estimator is fitted on the train split, its hyperparameter is chosen by mean log-likelihood on the
 validation split, and it is scored on the test split, in nats per datapoint, the units of
-`vaekit.evaluate`:
+`vaekit.runs.evaluate`:
 
 - binary data, values in {0, 1}: factorised Bernoulli, mixture of Bernoullis (EM), binary kernel density
   (Aitchison-Aitken kernel);
@@ -32,8 +32,14 @@ from __future__ import annotations
 
 from vaekit.baselines.binary import (
     BERNOULLI_PSEUDOCOUNTS as BERNOULLI_PSEUDOCOUNTS,
+)
+from vaekit.baselines.binary import (
     KDE_LAMBDAS as KDE_LAMBDAS,
+)
+from vaekit.baselines.binary import (
     MIXTURE_COMPONENTS as MIXTURE_COMPONENTS,
+)
+from vaekit.baselines.binary import (
     bernoulli_mixture_log_prob,
     binary_baselines,
     binary_kde_log_prob,
@@ -43,8 +49,14 @@ from vaekit.baselines.binary import (
 from vaekit.baselines.common import ArrayLike, BaselineResult, FittedBaseline
 from vaekit.baselines.continuous import (
     GMM_COMPONENTS as GMM_COMPONENTS,
+)
+from vaekit.baselines.continuous import (
     KDE_RELATIVE_BANDWIDTHS as KDE_RELATIVE_BANDWIDTHS,
+)
+from vaekit.baselines.continuous import (
     RIDGES as RIDGES,
+)
+from vaekit.baselines.continuous import (
     continuous_baselines,
     dequantise,
     fit_continuous_baselines,

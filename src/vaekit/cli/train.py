@@ -7,8 +7,15 @@ import dataclasses
 import time
 from pathlib import Path
 
-from vaekit.cli.options import Owner, add_config_options, config_from, given, print_json, progress_wanted, \
-    refuse_inapplicable
+from vaekit.cli.options import (
+    Owner,
+    add_config_options,
+    config_from,
+    given,
+    print_json,
+    progress_wanted,
+    refuse_inapplicable,
+)
 from vaekit.data.config import DataConfig
 from vaekit.errors import VaekitError
 from vaekit.models import MODELS
@@ -70,7 +77,7 @@ def _changed_on_resume(args: argparse.Namespace, values: dict[str, object], run)
             continue
         old = saved[name]
         if (tuple(old) if isinstance(old, list) else old) != value:
-            show = lambda v: " ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)  # noqa: E731
+            show = lambda v: " ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
             changed.append(f"--{name.replace('_', '-')} {show(old)} -> {show(value)}")
     return changed
 
@@ -103,6 +110,7 @@ def run_train(args: argparse.Namespace) -> int:
         refuse_inapplicable(values, Owner(MODELS[kind].Config, f"--model {kind}"), _model_owners())
         refuse_inapplicable(values, Owner(OBJECTIVES[objective_name].Config, f"--objective {objective_name}"),
                             _objective_owners())
+        refuse_inapplicable(values, Owner(TrainConfig, "training"), [])
         data_config = config_from(DataConfig, values)
         train_config = config_from(TrainConfig, values)
         objective = build_objective(objective_name, config_from(OBJECTIVES[objective_name].Config, values))

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from vaekit.data.formats import binarize as _binarize
-from vaekit.data.formats import dequantize as _dequantize
-from vaekit.data.formats import to_unit
+from vaekit.data.transforms import binarize as _binarize
+from vaekit.data.transforms import dequantize as _dequantize
+from vaekit.data.transforms import to_unit
 from vaekit.errors import DataError
 
 BINARIZE = ("none", "static", "dynamic")

@@ -15,7 +15,6 @@ import torch
 
 from vaekit.errors import DataError
 
-
 # ----------------------------------------------------------------------------------- arrays -> values
 
 

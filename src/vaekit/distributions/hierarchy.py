@@ -10,6 +10,7 @@ gives each layer's term by name, so that diagnostics can report the KL of each l
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -33,7 +34,7 @@ class Chain(Distribution):
     Shapes: `rsample((K,))` gives [K, B, sum(sizes)]; `log_prob(z)` gives [K, B], nats.
     """
 
-    arg_constraints: dict = {}
+    arg_constraints: ClassVar[dict] = {}
     support = constraints.independent(constraints.real, 1)
 
     def __init__(self, first: Distribution, conditionals: Sequence[Conditional], sizes: Sequence[int],
@@ -66,14 +67,14 @@ class Chain(Distribution):
             log_prob = log_prob + dist.log_prob(draw)
         return self._join(layers), log_prob
 
-    def rsample(self, sample_shape: torch.Size | Sequence[int] = torch.Size()) -> Tensor:
+    def rsample(self, sample_shape: torch.Size | Sequence[int] = ()) -> Tensor:
         return self._draw(torch.Size(sample_shape), reparameterized=True)[0]
 
-    def sample(self, sample_shape: torch.Size | Sequence[int] = torch.Size()) -> Tensor:
+    def sample(self, sample_shape: torch.Size | Sequence[int] = ()) -> Tensor:
         with torch.no_grad():
             return self._draw(torch.Size(sample_shape), reparameterized=False)[0]
 
-    def rsample_and_log_prob(self, sample_shape: torch.Size | Sequence[int] = torch.Size()) -> tuple[Tensor, Tensor]:
+    def rsample_and_log_prob(self, sample_shape: torch.Size | Sequence[int] = ()) -> tuple[Tensor, Tensor]:
         """A reparameterised draw and its log-density together, running each conditional network once."""
         return self._draw(torch.Size(sample_shape), reparameterized=True)
 

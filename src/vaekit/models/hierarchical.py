@@ -35,6 +35,13 @@ class HVAEConfig(LatentModelConfig):
     hidden2: tuple[int, ...] = option((100, 100), "hidden widths between z1 and z2 (encoder order)", minimum=1,
                                       group="hierarchy")
 
+    def describe(self) -> str:
+        """One sentence, plain text: what this model is."""
+        return (f"A VAE with two stochastic layers, z1 ({self.latent_dim} dimensions, next to x) and z2 "
+                f"({self.latent_dim2}), a {self.likelihood} likelihood and {self.network} networks (hidden "
+                f"{' x '.join(map(str, self.hidden)) or 'none'} between x and z1, "
+                f"{' x '.join(map(str, self.hidden2)) or 'none'} between z1 and z2)")
+
 
 @MODELS.register("hvae")
 class HVAE(nn.Module):

@@ -45,7 +45,8 @@ def latent_dim(model: LatentVariableModel) -> int:
 
 
 def latent_groups(model: LatentVariableModel) -> dict[str, int]:
-    """The latent layers and their sizes, in the order z holds them: {"z": d} for a single layer."""
+    """The latent layers and their sizes, in the order z holds them (the layer next to x first): {"z": d} for a
+    single layer."""
     pz = model.prior()
     return dict(pz.group_sizes()) if hasattr(pz, "group_sizes") else {"z": int(pz.event_shape[-1])}
 

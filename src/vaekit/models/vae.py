@@ -58,6 +58,14 @@ class VAEConfig(LatentModelConfig):
     prior_components: int | None = option(None, "C: mixture components or VampPrior pseudo-inputs (default 10 / 500)",
                                           minimum=1, group="prior", when=("prior", ("mixture", "vamp")))
 
+    def describe(self) -> str:
+        """One sentence, plain text: what this model is."""
+        prior = {"normal": "a N(0, I) prior", "mixture": "a learned mixture-of-Gaussians prior",
+                 "vamp": "a VampPrior"}.get(self.prior, f"a {self.prior} prior")
+        components = f" ({self.prior_components} components)" if self.prior_components else ""
+        return (f"A VAE with {prior}{components}, a {self.likelihood} likelihood, {self.network} networks (hidden "
+                f"{' x '.join(map(str, self.hidden)) or 'none'}) and a {self.latent_dim}-dimensional latent space")
+
 
 @MODELS.register("vae")
 class VAE(nn.Module):

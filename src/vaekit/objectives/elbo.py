@@ -74,6 +74,14 @@ class ELBO(Objective):
             return Loss(-terms.elbo.mean(), named)
         return Loss(-terms.reconstruction.mean() + beta * kl_term, named)
 
+    def describe(self) -> str:
+        c = self.config
+        extras = [f"beta {c.beta:g}"] if c.beta != 1 else []
+        extras += [f"KL warm-up over {c.warmup_epochs} epochs"] if c.warmup_epochs else []
+        extras += [f"free bits {c.free_bits:g} nats per dimension"] if c.free_bits else []
+        extras += [f"{c.num_samples} draws of z"] if c.num_samples != 1 else []
+        return "the ELBO" + (f" ({', '.join(extras)})" if extras else "")
+
     def is_plain_elbo(self) -> bool:
         c = self.config
         return c.beta == 1 and not c.warmup_epochs and not c.free_bits and c.num_samples == 1 and c.analytic_kl

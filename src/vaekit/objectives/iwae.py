@@ -48,6 +48,9 @@ class IWAE(Objective):
         terms = {"iwae_bound": bound, "elbo": elbo, "reconstruction": reconstruction, "kl": reconstruction - elbo}
         return Loss(-bound.mean(), terms)
 
+    def describe(self) -> str:
+        return f"the IWAE bound (K = {self.config.iw_samples})"
+
     @torch.no_grad()
     def validate(self, model: LatentVariableModel, x: Tensor) -> Tensor:
         w = weights(model, x, self.config.iw_samples, reparameterized=False)

@@ -49,6 +49,10 @@ class Objective:
         """The validation figure per datapoint [B], nats (only for objectives whose figure is not "elbo")."""
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """A phrase, plain text: what training maximised."""
+        return f"the {self.name} objective"
+
     def is_plain_elbo(self) -> bool:
         """Whether this is exactly the ELBO with one draw and the analytic KL (what the derived gradients fit)."""
         return False

@@ -30,12 +30,26 @@ from vaekit.plots.charts import (
 )
 from vaekit.plots.common import (
     BORDER as BORDER,
+)
+from vaekit.plots.common import (
     BORDER_GREY as BORDER_GREY,
+)
+from vaekit.plots.common import (
     DPI as DPI,
+)
+from vaekit.plots.common import (
     FIG_WIDTH as FIG_WIDTH,
+)
+from vaekit.plots.common import (
     MIN_TILE as MIN_TILE,
+)
+from vaekit.plots.common import (
     PAIR_GAP as PAIR_GAP,
+)
+from vaekit.plots.common import (
     TITLE_BAND as TITLE_BAND,
+)
+from vaekit.plots.common import (
     PathLike as PathLike,
 )
 from vaekit.plots.grids import (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaekit.checkpoint import atomic_write
-from vaekit.report.html import _e, _figure, _page
+from vaekit.files import atomic_write
+from vaekit.report.markup import _e, _figure, _page
 from vaekit.report.pictures import _curves, _history, _model_pictures, _per_datapoint
 from vaekit.report.sections import (
     _comparison,
@@ -47,9 +47,8 @@ def write_report(run_dir: str | Path) -> Path:
 
     m = run.model_config
     title = f"vaekit report: {_e(run.path.resolve().name)}"
-    lead = (f"A VAE with a {_e(m.likelihood)} likelihood, {_e(m.network)} networks (hidden "
-            f"{_e(' × '.join(map(str, m.hidden)))}) and a {m.latent_dim}-dimensional latent space, trained on "
-            f"{_e(splits.name)} for {len(history)} epochs.")
+    lead = (f"{_e(m.describe())}, trained with {_e(run.objective.describe())} on {_e(splits.name)} for "
+            f"{len(history)} epochs.")
     what = (f"images of shape {_e(' × '.join(map(str, m.data_shape)))}" if image else
             f"rows of a table with {m.data_shape[0]} features")
     sections = [
@@ -57,7 +56,7 @@ def write_report(run_dir: str | Path) -> Path:
          _comparison(evaluation, run) if evaluation is not None else _not_evaluated(run, summary, problem)),
         ("pictures", "What the model learned",
          f"<p>The data are {what}; the pictures use the test split and the best weights (by validation "
-         "ELBO).</p>\n" + "\n".join(_figure(p, run.path) for p in pictures)),
+         f"{_e(run.best_by.removeprefix('valid_').removesuffix('_nats').replace('_', ' '))}).</p>\n" + "\n".join(_figure(p, run.path) for p in pictures)),
         ("training", "Training curves",
          _figure(_curves(history, folder), run.path) if history else f"<p>{_e(no_history)}</p>"),
     ]

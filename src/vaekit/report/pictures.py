@@ -21,19 +21,20 @@ import torch
 from torch import Tensor
 
 from vaekit import plots
-from vaekit.checkpoint import METRICS
 from vaekit.data import Splits
 from vaekit.data.readers import is_number
-from vaekit.evaluate import Summary, batches, summarize
+from vaekit.estimate import Summary, batches, posterior_moments, summarize
+from vaekit.models import generate, latent_dim, latent_groups
 from vaekit.runs import Run, open_run
+from vaekit.train.state import METRICS
 
 FILES = "report_files"  # the pictures' folder inside the run
 
 NUM_SAMPLES = 64  # prior samples in the grid
 NUM_RECONSTRUCTIONS = 32
 NUM_INTERPOLATIONS, INTERPOLATION_STEPS = 8, 10
-MAX_TRAVERSED = 8  # latent dimensions shown in the traversal, most KL first
-TRAVERSAL_VALUES = tuple(np.linspace(-3.0, 3.0, 9))  # prior standard deviations
+MAX_TRAVERSED = 8  # latent dimensions shown in the traversal, most KL (or posterior-mean variance) first
+TRAVERSAL_VALUES = tuple(np.linspace(-3.0, 3.0, 9))  # latent units
 MANIFOLD_SIDE = 12  # G of the G x G manifold grid
 MAX_MAP_POINTS = 5000  # test points on the latent map
 NUM_GENERATED = 2000  # samples compared with tabular test data
@@ -63,15 +64,23 @@ def _to_picture(run: Run, x: Tensor) -> Show:
 def _decoded(run: Run, z: Tensor, show: Show) -> np.ndarray:
     """The mean of p(x|z) for z [..., d], as shown in a picture: [..., C, H, W] floats in [0, 1]."""
     out = torch.cat([run.model.decode(zb).mean for zb in batches(z.reshape(-1, z.shape[-1]), 1024)])
-    return show(out.reshape(*z.shape[:-1], *run.model.data_shape))
+    return show(out.reshape(*z.shape[:-1], *run.model_config.data_shape))
 
 
 def _posterior_means(run: Run, x: Tensor) -> Tensor:
-    return torch.cat([run.model.encode(xb).mean for xb in batches(x, 1024)])  # (N, d)
+    """E[z|x] [N, d] (estimated from draws where q has no closed-form mean)."""
+    return torch.cat([posterior_moments(run.model.encode(xb))[0] for xb in batches(x, 1024)])
+
+
+def _prior_text(run: Run) -> str:
+    pz = run.model.prior()
+    if isinstance(pz, torch.distributions.Independent) and isinstance(pz.base_dist, torch.distributions.Normal):
+        return "p(z) = N(0, I)" if bool((pz.base_dist.loc == 0).all() & (pz.base_dist.scale == 1).all()) else "p(z)"
+    return "p(z) (its own sampler)" if len(latent_groups(run.model)) == 1 else "p(z) (drawn layer by layer)"
 
 
 def _latent_map(run: Run, x: Tensor, y: Tensor | None, folder: Path) -> Picture | None:
-    d = run.model.latent_dim
+    d = latent_dim(run.model)
     if d < 2:
         return None
     z = _posterior_means(run, x[:MAX_MAP_POINTS]).double().numpy()
@@ -90,19 +99,20 @@ def _latent_map(run: Run, x: Tensor, y: Tensor | None, folder: Path) -> Picture 
 
 
 def _image_pictures(run: Run, x: Tensor, y: Tensor | None, summary: Summary, folder: Path) -> list[Picture]:
-    model, d = run.model, run.model.latent_dim
+    model, d = run.model, latent_dim(run.model)
     show = _to_picture(run, x)
     pictures = []
-    generator = torch.Generator().manual_seed(run.train_config.seed)
-    samples = model.sample(NUM_SAMPLES, mean=True, generator=generator)
+    samples = generate(model, NUM_SAMPLES, mean=True, seed=run.train_config.seed)
     pictures.append(Picture(
         plots.image_grid(show(samples), folder / "samples.png", nrow=8),
-        f"{NUM_SAMPLES} samples from the model: the mean of p(x|z) for z ~ p(z) = N(0, I); intensities in [0, 1].",
+        f"{NUM_SAMPLES} samples from the model: the mean of p(x|z) for z ~ {_prior_text(run)}; intensities in "
+        "[0, 1].",
     ))
 
     xr = x[:NUM_RECONSTRUCTIONS]
     pictures.append(Picture(
-        plots.reconstructions(show(xr), _decoded(run, model.encode(xr).mean, show), folder / "reconstructions.png"),
+        plots.reconstructions(show(xr), _decoded(run, _posterior_means(run, xr), show),
+                              folder / "reconstructions.png"),
         "Test inputs (upper row of each pair) above their reconstructions: the mean of p(x|z) at z = E[z|x]; "
         "intensities in [0, 1].",
     ))
@@ -118,25 +128,12 @@ def _image_pictures(run: Run, x: Tensor, y: Tensor | None, summary: Summary, fol
             "inputs' posterior means (left and right ends); decoded means, intensities in [0, 1].",
         ))
 
-    kl = torch.tensor(summary.kl_per_dim)
-    dims = torch.argsort(kl, descending=True, stable=True)[:MAX_TRAVERSED].tolist()
-    values = torch.tensor(TRAVERSAL_VALUES, dtype=torch.float32)
-    z = torch.zeros(len(dims), len(values), d)
-    for row, dim in enumerate(dims):
-        z[row, :, dim] = values
-    which = (f"all {d} latent dimensions, most KL on the test split first" if len(dims) == d else
-             f"the {len(dims)} of {d} latent dimensions with the most KL on the test split")
-    pictures.append(Picture(
-        plots.traversals(_decoded(run, z, show), folder / "traversals.png", dims=dims, values=TRAVERSAL_VALUES,
-                         kl=[summary.kl_per_dim[i] for i in dims]),
-        f"Traversals of {which} (nats per datapoint, in the labels): one dimension set to -3 ... 3 prior standard "
-        "deviations, the others at 0.",
-    ))
+    pictures.append(_traversals(run, summary, show, folder))
 
     latent = _latent_map(run, x, y, folder)
     if latent is not None:
         pictures.append(latent)
-    if d == 2:
+    if d == 2 and len(latent_groups(model)) == 1:
         g = MANIFOLD_SIDE
         q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, g))
         z2, z1 = torch.meshgrid(q.flip(0), q, indexing="ij")  # rows: z2 from high (top) to low
@@ -147,6 +144,30 @@ def _image_pictures(run: Run, x: Tensor, y: Tensor | None, summary: Summary, fol
             "(z1 left to right, z2 bottom to top); intensities in [0, 1].",
         ))
     return pictures
+
+
+def _traversals(run: Run, summary: Summary, show: Show, folder: Path) -> Picture:
+    """Decoded traversals of the dimensions of the layer next to x that carry the most information: ranked by
+    their KL where it is defined per dimension, else by the variance of their posterior means."""
+    d = latent_dim(run.model)
+    layer, size = next(iter(latent_groups(run.model).items()))
+    ranked_by_kl = summary.kl_per_dim is not None
+    score = torch.tensor(summary.kl_per_dim if ranked_by_kl else summary.posterior_mean_variance)[:size]
+    dims = torch.argsort(score, descending=True, stable=True)[:MAX_TRAVERSED].tolist()
+    values = torch.tensor(TRAVERSAL_VALUES, dtype=torch.float32)
+    z = torch.zeros(len(dims), len(values), d)
+    for row, dim in enumerate(dims):
+        z[row, :, dim] = values
+    what = "KL" if ranked_by_kl else "posterior-mean variance"
+    of = f"{size} latent dimensions" if size == d else f"{size} dimensions of layer {layer} (next to x)"
+    which = (f"all {of}, most {what} on the test split first" if len(dims) == size else
+             f"the {len(dims)} of {of} with the most {what} on the test split")
+    unit = "nats per datapoint" if ranked_by_kl else "latent units squared"
+    return Picture(
+        plots.traversals(_decoded(run, z, show), folder / "traversals.png", dims=dims, values=TRAVERSAL_VALUES,
+                         kl=[float(score[i]) for i in dims]),
+        f"Traversals of {which} ({what} in the labels, {unit}): one dimension set to -3 ... 3, the others at 0.",
+    )
 
 
 def _feature_names(run: Run, num_features: int) -> list[str] | None:
@@ -166,8 +187,7 @@ def _feature_names(run: Run, num_features: int) -> list[str] | None:
 
 
 def _tabular_pictures(run: Run, x: Tensor, y: Tensor | None, folder: Path) -> list[Picture]:
-    z = torch.randn(NUM_GENERATED, run.model.latent_dim)
-    generated = torch.cat([run.model.decode(zb).sample() for zb in batches(z, 1024)]).double().numpy()
+    generated = generate(run.model, NUM_GENERATED).double().numpy()
     real = x.double().numpy()
     names = _feature_names(run, real.shape[1])
     pictures = [
@@ -251,7 +271,7 @@ def _model_pictures(run_dir: str | Path) -> tuple[Run, Splits, Path, bool, Summa
         # Test files are often sorted by class: pictures take their points in a seeded random order.
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(run.train_config.seed))
         x, y = x[order], (None if y is None else y[order])
-        image = len(run.model.data_shape) == 3
+        image = len(run.model_config.data_shape) == 3
         torch.manual_seed(run.train_config.seed)
         summary = summarize(run.model, x)
         pictures = _image_pictures(run, x, y, summary, folder) if image else _tabular_pictures(run, x, y, folder)

@@ -8,10 +8,11 @@ import math
 import shlex
 from pathlib import Path
 
-from vaekit.checkpoint import read_json
 from vaekit.errors import RunError
-from vaekit.evaluate import Summary
-from vaekit.report.html import _e, _figure, _fmt, _head, _kv, _num, _table
+from vaekit.estimate import Summary
+from vaekit.files import read_json
+from vaekit.models import latent_dim
+from vaekit.report.markup import _e, _figure, _fmt, _head, _kv, _num, _table
 from vaekit.report.pictures import Picture
 from vaekit.runs import Run
 
@@ -44,11 +45,11 @@ def _baseline_row(row: object, evaluation: dict, num_dims: int) -> list[str]:
 def _comparison(evaluation: dict, run: Run) -> str:
     """The VAE's figures from evaluation.json, with the baselines' rows beside them when present."""
     method = f"importance sampling, K = {_fmt(evaluation.get('importance_samples'))}"
-    vae = [f"<th>{_head('VAE (this run)', method)}</th>"] + [_num(evaluation.get(key)) for key in
+    vae = [f"<th>{_head('this run', method)}</th>"] + [_num(evaluation.get(key)) for key in
             ("log_likelihood", "log_likelihood_stderr", "elbo", "reconstruction", "kl", "gap")]
     vae += [_num(evaluation.get("bits_per_dim"), 4)]
     baselines = evaluation.get("baselines") if isinstance(evaluation.get("baselines"), list) else []
-    num_dims = math.prod(run.model.data_shape)
+    num_dims = math.prod(run.model_config.data_shape)
     rows = [vae] + [_baseline_row(b, evaluation, num_dims) for b in baselines]
     dataset = _fmt(evaluation.get("dataset", run.data_config.data))
     where = (f"{_fmt(evaluation.get('split', 'test'))} split of {dataset}, n = {_fmt(evaluation.get('n'))}; "
@@ -124,13 +125,13 @@ def _evaluation_details(evaluation: dict, run: Run, pictures: list[Picture]) -> 
 
 
 def _not_evaluated(run: Run, summary: Summary, problem: str) -> str:
-    offset = run.pipeline.log_prob_offset(math.prod(run.model.data_shape))
+    offset = run.pipeline.log_prob_offset(math.prod(run.model_config.data_shape))
     where = shlex.quote(str(run.path))
     quick = _table(
         ["split", _head("ELBO", "nats per datapoint"), _head("reconstruction", "nats"), _head("KL", "nats"),
          "active units"],
         [["<th>test</th>", _num(summary.elbo + offset), _num(summary.reconstruction + offset), _num(summary.kl),
-          f'<td class="num">{summary.active_units} of {run.model.latent_dim}</td>']],
+          f'<td class="num">{summary.active_units} of {latent_dim(run.model)}</td>']],
     )
     return (f'<div class="note"><p>{problem}To estimate log p(x) by importance sampling, with the gap, bits/dim '
             f"and more, run</p><pre>{_e(f'vaekit evaluate {where}')}</pre><p>It writes <code>{EVALUATION}</code> "

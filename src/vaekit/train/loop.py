@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from vaekit import __version__
 from vaekit.config import to_dict
@@ -32,7 +33,7 @@ from vaekit.models import dtype_of, kind_of
 from vaekit.objectives import ELBO, Objective
 from vaekit.train import distributed
 from vaekit.train import state as run_state
-from vaekit.train.config import TrainConfig, resolve_device
+from vaekit.train.config import TrainConfig, learning_rate, resolve_device
 from vaekit.train.fast import applies, step_gradients
 from vaekit.train.progress import ProgressBar, progress_bar
 
@@ -127,6 +128,7 @@ class _Step:
     the objective's named per-datapoint terms, [len(names)], detached."""
 
     names: tuple[str, ...]
+    model: nn.Module
 
     def __call__(self, batch: Batch, progress: float) -> Tensor:
         raise NotImplementedError
@@ -200,11 +202,11 @@ def _run_config(model: nn.Module, objective: Objective, splits: Splits, config: 
 
 def _open_run_directory(run_path: Path | None, resume: bool, writes: bool, new_config: Callable[[], dict],
                         config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
-                        generator: torch.Generator, group: distributed.Group, device: torch.device
-                        ) -> run_state.Progress:
+                        generator: torch.Generator, ema: AveragedModel | None, group: distributed.Group,
+                        device: torch.device) -> run_state.Progress:
     """Continue the run in `run_path` (resume) or create it; every process learns whether rank 0 succeeded."""
     if run_path is not None and resume:
-        progress = run_state.load_checkpoint(run_path, model, optimizer, generator)
+        progress = run_state.load_checkpoint(run_path, model, optimizer, generator, ema)
         saved = run_state.read_json(run_path / run_state.CONFIG)
         if writes and saved.get("train") != to_dict(config):  # --epochs or --device changed: record it
             run_state.write_json(run_path / run_state.CONFIG, {**saved, "train": to_dict(config)})
@@ -225,8 +227,8 @@ def _open_run_directory(run_path: Path | None, resume: bool, writes: bool, new_c
 
 
 def _train_epoch(step: _Step, data: _Data, optimizer: torch.optim.Optimizer, params: list[nn.Parameter],
-                 generator: torch.Generator, config: TrainConfig, group: distributed.Group, epoch: int,
-                 bar: ProgressBar | None) -> dict[str, float]:
+                 generator: torch.Generator, config: TrainConfig, ema: AveragedModel | None,
+                 group: distributed.Group, epoch: int, bar: ProgressBar | None) -> dict[str, float]:
     """One pass over the training split; returns the means of the objective's terms over its rows."""
     n, device = data.n, data.x_train.device
     steps = math.ceil(n / config.batch_size)
@@ -244,7 +246,12 @@ def _train_epoch(step: _Step, data: _Data, optimizer: torch.optim.Optimizer, par
         else:
             sums = step(batch, epoch - 1 + i / steps)
         distributed.average_gradients(params, len(batch), len(index), group)
+        if config.lr_schedule != "constant":
+            for group_ in optimizer.param_groups:
+                group_["lr"] = learning_rate(config, epoch - 1 + i / steps)
         optimizer.step()
+        if ema is not None:
+            ema.update_parameters(step.model)
         if sums is not None:
             totals = sums if totals is None else totals + sums
         seen += len(batch)
@@ -348,7 +355,8 @@ def fit(
 
     Returns:
         `FitResult`; `history` rows hold the objective's terms as `train_<name>_nats`, the validation figures as
-        `valid_<name>_nats` (nats per datapoint), seconds and images per second.
+        `valid_<name>_nats` (nats per datapoint), seconds and images per second. With `config.ema_decay` the
+        validated and returned weights are the moving average of the trained ones.
 
     Example:
         >>> splits = vaekit.data.load("digits")
@@ -372,6 +380,9 @@ def fit(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     step = _choose_step(model, objective, config, optimizer, device)
     params = [p for p in model.parameters() if p.requires_grad]
+    # The moving average of the weights, where asked for: it is what validation sees and what is saved.
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay)) if config.ema_decay else None
+    evaluated = ema.module if ema is not None else model
 
     # The run directory: a new one, or the state of the run to continue.
     run_path = Path(run_dir) if run_dir is not None else None
@@ -380,7 +391,7 @@ def fit(
         run_path, resume, writes,
         lambda: _run_config(model, objective, splits, config, data_config or DataConfig(data=splits.name), pipeline,
                             command, best_by, group.world),
-        config, model, optimizer, generator, group, device)
+        config, model, optimizer, generator, ema, group, device)
     if group.rank > 0:  # every other process draws its own z (rank 0 keeps the single-process stream)
         torch.manual_seed(config.seed + 7919 * group.rank + progress_state.epoch)
 
@@ -392,20 +403,22 @@ def fit(
         for epoch in range(start, config.epochs + 1):
             model.train()
             t0 = time.perf_counter()
-            train = _train_epoch(step, data, optimizer, params, generator, config, group, epoch, bar)
+            train = _train_epoch(step, data, optimizer, params, generator, config, ema, group, epoch, bar)
             train_seconds = time.perf_counter() - t0
-            model.eval()
-            valid = _validate(model, objective, data.x_valid, group, device)
+            evaluated.eval()
+            valid = _validate(evaluated, objective, data.x_valid, group, device)
             row = _record(epoch, train, valid, objective.scalars(epoch), train_seconds, time.perf_counter() - t0,
                           data.n)
             progress_state.history.append(row)
             _check_finite(row, epoch, run_path)
-            best_changed = _keep_best(progress_state, row, best_by, model)
+            best_changed = _keep_best(progress_state, row, best_by, evaluated)
             if writes:
                 run_state.save_checkpoint(run_path, model, optimizer, generator, progress_state,
-                                          best_changed=best_changed)
+                                          best_changed=best_changed, ema=ema)
             if bar is not None:
                 bar.epoch_done(epoch, best_by, row)
+            if config.patience is not None and epoch - progress_state.best_epoch >= config.patience:
+                break  # early stopping: no better validation figure for `patience` epochs
     if progress_state.best_weights is not None:
         model.load_state_dict(progress_state.best_weights)
     return FitResult(history=progress_state.history, best_epoch=progress_state.best_epoch,

@@ -88,13 +88,18 @@ def new_run_dir(path: str | Path) -> Path:
 
 
 def save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
-                    progress: Progress, *, best_changed: bool) -> None:
-    """Write the state after an epoch: the best weights (when they changed), the resumable state, the metrics."""
+                    progress: Progress, *, best_changed: bool, ema: nn.Module | None = None) -> None:
+    """Write the state after an epoch: the best weights (when they changed), the resumable state, the metrics.
+
+    `ema` is the moving average of the weights (`torch.optim.swa_utils.AveragedModel`), where training keeps one.
+    """
     if best_changed and progress.best_weights is not None:
         save_tensors(run_dir / WEIGHTS, progress.best_weights)
     optim_tensors, optim_meta = optimizer_to_tensors(optimizer)
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors.update(optim_tensors)
+    if ema is not None:
+        tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
     tensors["rng.torch"] = torch.get_rng_state()
     tensors["rng.data"] = generator.get_state()
     if generator.device.type == "cuda":  # z ~ q(z|x) is drawn on the GPU there
@@ -108,13 +113,16 @@ def save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
 
 
 def load_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    generator: torch.Generator) -> Progress:
-    """Load the state of an interrupted run into model, optimizer and RNGs; return where training stands."""
+                    generator: torch.Generator, ema: nn.Module | None = None) -> Progress:
+    """Load the state of an interrupted run into model, optimizer, RNGs (and the moving average of the weights,
+    where training keeps one); return where training stands."""
     meta = read_json(run_dir / STATE_JSON)
     tensors = load_tensors(run_dir / STATE)
     try:
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         optimizer.load_state_dict(optimizer_from_tensors(tensors, meta["optimizer"]))
+        if ema is not None:
+            ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
         torch.set_rng_state(tensors["rng.torch"])
         generator.set_state(tensors["rng.data"])
         if "rng.cuda" in tensors and generator.device.type == "cuda":
