@@ -9,7 +9,7 @@ endif
 # torch is pinned so that pip takes the CPU build on disk instead of a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: setup setup-dev demo test bench clean
+.PHONY: setup setup-dev demo test bench bench-family bench-before-after clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,17 @@ bench: setup-dev
 	$(BIN)/python benchmarks/train_speed.py --data fashion-mnist --epochs 5
 	$(BIN)/python benchmarks/eval_speed.py --data binarized-mnist --full --k5000
 	$(BIN)/python benchmarks/scaling.py --data fashion-mnist --impl both
+
+# Issue 9, section 8: the model family against pythae, one interleaved run (about 40 minutes on a quiet machine).
+bench-family: setup-dev
+	bash benchmarks/setup_pythae.sh
+	$(BIN)/python benchmarks/family_speed.py --data binarized-mnist --epochs 3 --repeats 4 --json benchmarks/results/family_speed.json
+
+# Issue 9, section 5: the plain VAE with vaekit before the refactor (5703c69) and now, one interleaved run.
+BEFORE := /tmp/vaekit-before
+bench-before-after: setup-dev
+	rm -rf $(BEFORE) && mkdir -p $(BEFORE) && git archive 5703c69 src | tar -x -C $(BEFORE)
+	$(BIN)/python benchmarks/train_speed.py --data fashion-mnist --epochs 5 --repeats 4 --arms d,f --before-src $(BEFORE)/src --json benchmarks/results/train_speed_before_after.json
 
 clean:
 	rm -rf $(VENV) runs

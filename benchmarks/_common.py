@@ -8,6 +8,7 @@ function, `elbo_per_image`.
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import math
 import os
@@ -16,6 +17,7 @@ import statistics
 import struct
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +151,45 @@ def elbo_per_image(encode, decode_logits, x: torch.Tensor, *, samples: int = 1, 
             "samples": samples}
 
 
+@torch.no_grad()
+def elbo_mc(encode, decode_logits, log_prior, x: torch.Tensor, *, seed: int = 1234, batch_size: int = 500) -> dict:
+    """Mean ELBO (nats per image) of a diagonal-Gaussian-q / Bernoulli-logits model with any prior p(z):
+    E_q[log p(x|z) + log p(z) - log q(z|x)], one reparameterised draw per image from a seeded generator.
+
+    encode(x_float [B, 784]) -> (loc [B, d], scale [B, d]); decode_logits(z [B, d]) -> logits [B, 784] (any shape
+    with B * 784 values); log_prior(z [B, d]) -> [B]. The same function, seed and draws serve every arm.
+    """
+    g = torch.Generator().manual_seed(seed)
+    values = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i : i + batch_size].reshape(-1, D).to(torch.float32)
+        loc, scale = encode(xb)
+        z = loc + scale * torch.randn(loc.shape, generator=g)
+        log_q = torch.distributions.Normal(loc, scale).log_prob(z).sum(-1)
+        logits = decode_logits(z).reshape(len(xb), D)
+        rec = -F.binary_cross_entropy_with_logits(logits, xb, reduction="none").sum(-1)
+        values.append(rec + log_prior(z) - log_q)
+    v = torch.cat(values).double()
+    return {"elbo": v.mean().item(), "stderr": (v.std() / math.sqrt(len(v))).item(), "n": len(v), "samples": 1,
+            "estimator": "_common.elbo_mc: E_q[log p(x|z) + log p(z) - log q(z|x)], one seeded draw per image"}
+
+
+def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) [B] of z [B, d], nats."""
+    return torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+
+
+def vamp_log_prob(loc: torch.Tensor, scale: torch.Tensor):
+    """The VampPrior's log p(z) = log (1/C) sum_c N(z; loc_c, diag(scale_c^2)), from the posterior's loc and scale
+    [C, d] at the C pseudo-inputs: a function z [B, d] -> [B], nats."""
+    components = torch.distributions.Normal(loc, scale)
+
+    def log_prior(z: torch.Tensor) -> torch.Tensor:
+        return torch.logsumexp(components.log_prob(z[:, None, :]).sum(-1), -1) - math.log(loc.shape[0])
+
+    return log_prior
+
+
 # ------------------------------------------------------------------------------------------ FLOPs, peak
 def layer_shapes(hidden: int = HIDDEN, latent: int = LATENT, d: int = D) -> list[tuple[int, int]]:
     """(in, out) of the four Linear layers: encoder body, fused encoder head (2*latent), decoder body, output."""
@@ -173,6 +214,31 @@ def _step_matmuls(batch: int, hidden: int, latent: int, d: int):
     return out
 
 
+def time_matmul(fn, flops: float, *, min_seconds: float = 0.2, repeats: int = 5) -> dict:
+    """Seconds and GFLOP/s of one matrix product `fn()`: the best of `repeats` runs of >= `min_seconds` each
+    (a peak: other load only ever slows a run down), and the median's GFLOP/s."""
+    for _ in range(3):
+        fn()
+    n = 1
+    while True:  # calibrate n so one run takes about min_seconds
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt >= min_seconds / 4 or n >= 1 << 20:
+            break
+        n *= 4
+    n = max(1, int(n * min_seconds / max(dt, 1e-9)))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        times.append((time.perf_counter() - t0) / n)
+    t = min(times)
+    return {"gflops": flops / t / 1e9, "seconds": t, "median_gflops": flops / statistics.median(times) / 1e9}
+
+
 def matmul_peak(batch: int = 128, hidden: int = HIDDEN, latent: int = LATENT, d: int = D, *,
                 min_seconds: float = 0.2, repeats: int = 5) -> dict:
     """GFLOP/s of torch.mm/addmm at the shapes of one training step (at the current thread count).
@@ -182,31 +248,97 @@ def matmul_peak(batch: int = 128, hidden: int = HIDDEN, latent: int = LATENT, d:
     """
     rows, total_f, total_t = [], 0.0, 0.0
     for label, fn, f in _step_matmuls(batch, hidden, latent, d):
-        for _ in range(3):
-            fn()
-        n = 1
-        while True:  # calibrate n so one run takes about min_seconds
-            t0 = time.perf_counter()
-            for _ in range(n):
-                fn()
-            dt = time.perf_counter() - t0
-            if dt >= min_seconds / 4 or n >= 1 << 20:
-                break
-            n *= 4
-        n = max(1, int(n * min_seconds / max(dt, 1e-9)))
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(n):
-                fn()
-            times.append((time.perf_counter() - t0) / n)
-        t = min(times)  # a peak: the best of the repeats (other load only ever slows a run down)
-        rows.append({"op": label, "gflops": f / t / 1e9, "seconds": t,
-                     "median_gflops": f / statistics.median(times) / 1e9})
+        r = time_matmul(fn, f, min_seconds=min_seconds, repeats=repeats)
+        rows.append({"op": label, **r})
         total_f += f
-        total_t += t
+        total_t += r["seconds"]
     return {"batch": batch, "threads": torch.get_num_threads(), "shapes": rows,
             "step_mix_gflops": total_f / total_t / 1e9, "best_shape_gflops": max(r["gflops"] for r in rows)}
+
+
+# ------------------------------------------------------------- FLOPs and peak of any stack of Linear layers
+@dataclass(frozen=True)
+class Layer:
+    """One Linear layer as a training step runs it: `rows` input rows per step, `n_in` -> `n_out` features.
+
+    Its matrix products per step: forward (rows x n_in @ n_in x n_out), the weight gradient (n_out x rows @
+    rows x n_in) and, when `input_grad`, the input gradient (rows x n_out @ n_out x n_in); 2 * rows * n_in *
+    n_out FLOPs each. `input_grad` is False only for a layer applied to the data (nothing upstream to train).
+    """
+
+    rows: int
+    n_in: int
+    n_out: int
+    input_grad: bool = True
+
+    def products(self) -> list[tuple[str, tuple[int, int, int]]]:
+        """(kind, (m, k, n)) of each product, an m x k @ k x n matrix product."""
+        r, i, o = self.rows, self.n_in, self.n_out
+        out = [("fwd addmm", (r, i, o)), ("bwd dW mm", (o, r, i))]
+        return out + ([("bwd dX mm", (r, o, i))] if self.input_grad else [])
+
+    def flops(self) -> float:
+        return sum(2.0 * m * k * n for _, (m, k, n) in self.products())
+
+
+def mlp_layers(sizes: list[int] | tuple[int, ...], rows: int, *, on_data: bool = False) -> list[Layer]:
+    """The Linear layers of an MLP with the given widths, each applied to `rows` rows per step; `on_data`: the
+    first layer reads the data (no input gradient)."""
+    return [Layer(rows, i, o, input_grad=not (on_data and j == 0))
+            for j, (i, o) in enumerate(itertools.pairwise(sizes))]
+
+
+def step_flops(layers: list[Layer]) -> float:
+    """Matrix-product FLOPs of one training step (forward and backward) of these layers."""
+    return sum(layer.flops() for layer in layers)
+
+
+def _product(m: int, k: int, n: int, kind: str):
+    """A timed callable for one m x k @ k x n product, with the operands laid out as nn.Linear's forward and
+    backward have them (weights [out, in], activations and their gradients [rows, features], row-major)."""
+    if kind.startswith("fwd"):  # addmm(bias, x [rows, in], weight.t())
+        x, weight, bias = torch.rand(m, k), torch.rand(n, k), torch.rand(n)
+        return lambda: torch.addmm(bias, x, weight.t())
+    if "dW" in kind:  # grad_out.t() [out, rows] @ x [rows, in]
+        grad_out, x = torch.rand(k, m), torch.rand(k, n)
+        return lambda: torch.mm(grad_out.t(), x)
+    grad_out, weight = torch.rand(m, k), torch.rand(k, n)  # dX: grad_out [rows, out] @ weight [out, in]
+    return lambda: torch.mm(grad_out, weight)
+
+
+def product_label(kind: str, mkn: tuple[int, int, int]) -> str:
+    m, k, n = mkn
+    return f"{kind} {m}x{k} @ {k}x{n}"
+
+
+def time_products(layer_sets: list[list[Layer]], *, min_seconds: float = 0.2, repeats: int = 5) -> dict[str, dict]:
+    """Time every distinct matrix product of these layers once, in this process (`time_matmul`): label -> result."""
+    timed: dict[str, dict] = {}
+    for layers in layer_sets:
+        for layer in layers:
+            for kind, mkn in layer.products():
+                label = product_label(kind, mkn)
+                if label not in timed:
+                    timed[label] = time_matmul(_product(*mkn, kind), 2.0 * math.prod(mkn),
+                                               min_seconds=min_seconds, repeats=repeats)
+    return timed
+
+
+def fastest_products(*tables: dict[str, dict]) -> dict[str, dict]:
+    """Several `time_products` tables combined: each product's fastest measurement."""
+    best: dict[str, dict] = {}
+    for table in tables:
+        for label, r in table.items():
+            if label not in best or r["seconds"] < best[label]["seconds"]:
+                best[label] = r
+    return best
+
+
+def step_mix_gflops(layers: list[Layer], products: dict[str, dict]) -> float:
+    """The matrix-product peak of one training step of these layers: its FLOPs over the sum of its products'
+    best times (every product of the step run back to back, nothing else)."""
+    seconds = sum(products[product_label(kind, mkn)]["seconds"] for layer in layers for kind, mkn in layer.products())
+    return step_flops(layers) / seconds / 1e9
 
 
 # ------------------------------------------------------------------------------------------------- misc

@@ -4,7 +4,7 @@ and under `torchrun --nproc-per-node N` (one thread each, gloo), alternating, sa
 Images/s is training images / whole-epoch seconds (validation included), median over every epoch of every
 repeat; the ratio is torchrun's over one process's. The 784-400-20 MLP on statically binarized Fashion-MNIST,
 batch 128 (global), as in train_speed.py. It also times one all-reduce of that model's gradient (a flat float32
-buffer, as `vaekit.distributed.average_gradients` sends) between the same number of gloo processes.
+buffer, as `vaekit.train.distributed.average_gradients` sends) between the same number of gloo processes.
 
     .venv/bin/python benchmarks/distributed_speed.py --json benchmarks/results/distributed_speed.json
 """
@@ -59,7 +59,7 @@ def allreduce_worker(numel: int, repeats: int) -> None:
 def time_allreduce(processes: int, threads: int) -> float:
     """Median milliseconds of one all-reduce of the 784-400-20 model's gradient between `processes` gloo workers."""
     vaekit = import_vaekit()
-    model = vaekit.VAE(vaekit.ModelConfig(data_shape=(1, 28, 28), latent_dim=20, hidden=(400,)))
+    model = vaekit.VAE(vaekit.VAEConfig(data_shape=(1, 28, 28), latent_dim=20, hidden=(400,)))
     numel = sum(p.numel() for p in model.parameters())
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes),
                __file__, "--allreduce-worker", str(numel)]

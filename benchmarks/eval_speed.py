@@ -70,8 +70,8 @@ def part_pythae(x: torch.Tensor, k: int, args) -> dict:
 
 def part_vaekit(x: torch.Tensor, k: int, args) -> dict:
     vaekit = import_vaekit()
-    model = vaekit.VAE(vaekit.ModelConfig(data_shape=(1, 28, 28), latent_dim=LATENT, hidden=(HIDDEN,),
-                                          likelihood="bernoulli", network="mlp")).eval()
+    model = vaekit.VAE(vaekit.VAEConfig(data_shape=(1, 28, 28), latent_dim=LATENT, hidden=(HIDDEN,),
+                                        likelihood="bernoulli", network="mlp")).eval()
     t0 = time.perf_counter()
     ll = vaekit.log_likelihood(model, x, num_samples=k)
     seconds = time.perf_counter() - t0

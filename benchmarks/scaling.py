@@ -5,7 +5,7 @@ steps over the in-memory training data (each at least --min-seconds and --min-st
 training images/s and the achieved GFLOP/s (forward + backward FLOPs per image as in train_speed.py). No
 validation, no epochs: this is the cost of the gradient step alone.
 
-The step timed for "vaekit" is the one `vaekit.fit` runs (`vaekit.gradients.step_gradients`, fused Adam,
+The step timed for "vaekit" is the one `vaekit.fit` runs (`vaekit.train.fast.step_gradients`, fused Adam,
 flush-denormal, distribution checks off), on batches sliced from one tensor by a randperm index. `--impl plain`
 times train_speed.py's arm (c) step instead, and `--impl both` times the two.
 
@@ -31,13 +31,16 @@ from _common import LATENT, RESULTS_DIR, D, flops_per_image, import_vaekit, load
 
 def vaekit_step(width: int, lr: float):
     """One vaekit training step as `vaekit.fit` runs it for a fresh 784-width-20 model: the hand-derived gradients
-    of `vaekit.gradients` (which apply to this model), then fused Adam."""
+    of `vaekit.train.fast` (which apply to this model), then fused Adam."""
     vaekit = import_vaekit()
-    from vaekit.gradients import step_gradients
-    from vaekit.likelihoods import unchecked
+    from vaekit.distributions import unchecked
+    from vaekit.train.fast import applies, step_gradients
 
-    model = vaekit.VAE(vaekit.ModelConfig(data_shape=(1, 28, 28), latent_dim=LATENT, hidden=(width,),
-                                          likelihood="bernoulli", network="mlp"))
+    model = vaekit.VAE(vaekit.VAEConfig(data_shape=(1, 28, 28), latent_dim=LATENT, hidden=(width,),
+                                        likelihood="bernoulli", network="mlp"))
+    why_not = applies(model, vaekit.build_objective("elbo"), "fp32")
+    if why_not is not None:  # fit would fall back to autograd: this would not time fit's step
+        raise SystemExit(f"the derived step does not apply to this model ({why_not})")
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
 

@@ -2,14 +2,15 @@
 
 On a shared machine absolute speed drifts by tens of percent between runs; alternating the variants in short
 blocks (order reversed every round) and comparing each round's pair cancels most of that drift. Every variant
-runs vaekit's own step (`vaekit.train._objective`, as `vaekit.fit` does) on a 784-400-20 MLP at batch 128:
+runs vaekit's own step on a 784-400-20 MLP at batch 128: the ELBO objective (`vaekit.build_objective("elbo")`)
+and the sums of its named terms, as `vaekit.fit`'s autograd step (`vaekit.train.loop._AutogradStep`) computes them:
 
     eager        fused Adam, zero_grad(set_to_none=True)   (what vaekit.fit does)
-    compiled     the same with torch.compile(_objective) (inductor, CPU)
+    compiled     the same with torch.compile of the objective's loss and sums (inductor, CPU)
     foreach      Adam(foreach=True) instead of fused
     keepgrad     zero_grad(set_to_none=False)
     bf16         torch.autocast("cpu", dtype=torch.bfloat16) around the objective
-    derived      vaekit.gradients.step_gradients (hand-derived gradients, no autograd graph) + fused Adam
+    derived      vaekit.train.fast.step_gradients (hand-derived gradients, no autograd graph) + fused Adam
     plain        not vaekit: the tuned plain-PyTorch step of train_speed.py's arm (c), on the same batch
 
     .venv/bin/python benchmarks/step_ab.py [--rounds 30] [--steps 20] [--variants eager,compiled,foreach,keepgrad,bf16,derived,plain]
@@ -31,10 +32,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import import_vaekit
 
 
-def make_step(variant: str, base, x):
-    from vaekit.gradients import step_gradients
-    from vaekit.train import _objective
+def make_objective():
+    """The ELBO objective as `vaekit.fit` runs it: (loss, the batch's sums of its named terms [3], detached)."""
+    import vaekit
+    from vaekit.data.batch import Batch
 
+    elbo = vaekit.build_objective("elbo")
+
+    def objective(model, x):
+        loss = elbo(model, Batch(x), 0.0)
+        return loss.loss, torch.stack([t.detach().sum() for t in loss.terms.values()]).float()
+
+    return objective
+
+
+def make_step(variant: str, base, x):
+    from vaekit.train.fast import step_gradients
+
+    _objective = make_objective()
     model = copy.deepcopy(base)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3, **({"foreach": True} if variant == "foreach" else {"fused": True}))
     objective = torch.compile(_objective, dynamic=False) if variant == "compiled" else _objective
@@ -62,7 +77,7 @@ def make_step(variant: str, base, x):
             optimizer.step()
             return
         with autocast():
-            loss, _ = objective(model, x, 1, True)
+            loss, _ = objective(model, x)
         optimizer.zero_grad(set_to_none=variant != "keepgrad")
         loss.backward()
         optimizer.step()
@@ -78,11 +93,11 @@ def main(argv=None) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     args = p.parse_args(argv)
     vaekit = import_vaekit()
-    from vaekit.likelihoods import unchecked
+    from vaekit.distributions import unchecked
 
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
-    base = vaekit.VAE(vaekit.ModelConfig(data_shape=(1, 28, 28), latent_dim=20, hidden=(400,)))
+    base = vaekit.VAE(vaekit.VAEConfig(data_shape=(1, 28, 28), latent_dim=20, hidden=(400,)))
     x = torch.bernoulli(torch.full((args.batch_size, 1, 28, 28), 0.2))
     names = args.variants.split(",")
     steps = {name: make_step(name, base, x) for name in names}

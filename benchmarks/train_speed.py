@@ -11,9 +11,11 @@ binarized data, batch 128, Adam lr 1e-3, for the same number of epochs, with a v
       (BaseTrainer), in its own virtualenv benchmarks/.venv-pythae (bash benchmarks/setup_pythae.sh);
   (c) plain PyTorch, tuned: batches sliced from one in-memory float tensor by a randperm index, fused Adam,
       flush-denormal, one fused encoder head, binary_cross_entropy_with_logits, no per-step .item();
-  (d) vaekit.fit (which uses its hand-derived gradients for this model, `vaekit.gradients`);
+  (d) vaekit.fit (which uses its hand-derived gradients for this model, `vaekit.train.fast`);
   (e) vaekit.fit with --precision bf16 (bfloat16 autocast in the training step; validation and test in float32);
-  (f) vaekit.fit with --gradients autograd (the same loop with autograd's backward pass).
+  (f) vaekit.fit with --gradients autograd (the same loop with autograd's backward pass);
+  (g) only with --before-src PATH: arm (d) with the vaekit found at PATH (another checkout's src/, e.g. the last
+      commit before a refactor), so that "before" and "after" run in the same interleaved command.
 
 Each arm runs in its own subprocess (peak RSS is per arm) with the same thread count and reports JSON to the
 parent; the test ELBO of every arm is computed by the same function (`_common.elbo_per_image`). The parent also
@@ -24,6 +26,8 @@ a shared machine's speed over the run falls on all of them alike.
     .venv/bin/python benchmarks/train_speed.py                       # 5 epochs, Fashion-MNIST, all arms
     .venv/bin/python benchmarks/train_speed.py --data binarized-mnist --json benchmarks/results/train_speed.json
     .venv/bin/python benchmarks/train_speed.py --epochs 1 --train-subset 10000 --arms a,c   # a quick check
+    git worktree add /tmp/vaekit-before 5703c69     # vaekit before issue 9's refactor, then:
+    .venv/bin/python benchmarks/train_speed.py --arms d,g,f --before-src /tmp/vaekit-before/src --repeats 4
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ ARMS = {
     "d": "vaekit",
     "e": "vaekit --precision bf16",
     "f": "vaekit --gradients autograd",
+    "g": "vaekit before (--before-src)",
 }
 
 
@@ -150,11 +155,11 @@ def arm_reference(data: dict, epochs: int, batch_size: int, lr: float):
 
 
 # ----------------------------------------------------------------------------------------- (b) pythae
-def arm_pythae(data: dict, epochs: int, batch_size: int, lr: float):
-    """pythae's normal usage: VAE(VAEConfig, encoder, decoder) trained by TrainingPipeline (its BaseTrainer)."""
+def train_with_pythae(model, data: dict, epochs: int, batch_size: int, lr: float) -> list[dict]:
+    """Train a pythae model the way pythae's users do: TrainingPipeline (its BaseTrainer), Adam, no CUDA; return the
+    epochs' timings and losses (epoch = pythae's on_epoch_begin .. on_epoch_end callbacks)."""
     import shutil
 
-    from _pythae_model import build_vae, encode_loc_scale, pythae_version
     from pythae.pipelines import TrainingPipeline
     from pythae.trainers import BaseTrainerConfig
     from pythae.trainers.training_callbacks import TrainingCallback
@@ -180,7 +185,6 @@ def arm_pythae(data: dict, epochs: int, batch_size: int, lr: float):
             self.history[-1]["train_loss"] = logs.get("train_epoch_loss")
             self.history[-1]["valid_elbo"] = -logs.get("eval_epoch_loss")
 
-    model = build_vae()
     out_dir = tempfile.mkdtemp(prefix="pythae-bench-")
     config = BaseTrainerConfig(output_dir=out_dir, per_device_train_batch_size=batch_size,
                                per_device_eval_batch_size=batch_size, num_epochs=epochs, learning_rate=lr,
@@ -191,9 +195,18 @@ def arm_pythae(data: dict, epochs: int, batch_size: int, lr: float):
             train_data=data["x_train"].float(), eval_data=data["x_valid"].float(), callbacks=[timer])
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
+    return timer.history
+
+
+def arm_pythae(data: dict, epochs: int, batch_size: int, lr: float):
+    """pythae's normal usage: VAE(VAEConfig, encoder, decoder) trained by TrainingPipeline (its BaseTrainer)."""
+    from _pythae_model import build_vae, encode_loc_scale, pythae_version
+
+    model = build_vae()
+    history = train_with_pythae(model, data, epochs, batch_size, lr)
     extra = {"pythae_version": pythae_version(),
              "usage": "pythae.pipelines.TrainingPipeline(VAE(custom 400/20 MLP encoder/decoder), BaseTrainerConfig)"}
-    return timer.history, lambda x: encode_loc_scale(model, x), model.decoder.logits, extra
+    return history, lambda x: encode_loc_scale(model, x), model.decoder.logits, extra
 
 
 # --------------------------------------------------------------------------------- (c) plain, tuned
@@ -257,11 +270,14 @@ def arm_vaekit(data: dict, epochs: int, batch_size: int, lr: float, precision: s
     splits = Splits(name=data["name"], source=data["source"], x_train=data["x_train"], x_valid=data["x_valid"],
                     x_test=data["x_test"], y_train=None, y_valid=None, y_test=None, levels=2,
                     data_shape=tuple(data["data_shape"]))
-    model = vaekit.VAE(vaekit.ModelConfig(data_shape=(1, 28, 28), latent_dim=LATENT, hidden=(HIDDEN,),
-                                          likelihood="bernoulli", network="mlp"))
+    # vaekit 0.2 names the config VAEConfig and takes the objective; 0.1 (arm (g) on an older checkout) did not.
+    model_config = getattr(vaekit, "VAEConfig", None) or vaekit.ModelConfig
+    model = vaekit.VAE(model_config(data_shape=(1, 28, 28), latent_dim=LATENT, hidden=(HIDDEN,),
+                                    likelihood="bernoulli", network="mlp"))
     config = vaekit.TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=0, binarize="none",
                                 precision=precision, gradients=gradients)
-    result = vaekit.fit(model, splits, config, run_dir=None, progress=False)
+    objective = [vaekit.build_objective("elbo")] if hasattr(vaekit, "build_objective") else []
+    result = vaekit.fit(model, splits, config, *objective, run_dir=None, progress=False)
     history = [{"epoch": i + 1, **{k: v for k, v in h.items() if isinstance(v, (int, float, str))}}
                for i, h in enumerate(result.history)]
     model.eval()
@@ -280,6 +296,7 @@ def arm_vaekit(data: dict, epochs: int, batch_size: int, lr: float, precision: s
             values = [vaekit.elbo(model, xb).elbo for xb in x.split(1000)]
             extra["vaekit_elbo_check"] = torch.cat(values).mean().item()
     extra["best_epoch"] = result.best_epoch  # fit leaves the model at its best validation epoch
+    extra["vaekit_version"], extra["vaekit_path"] = vaekit.__version__, str(Path(vaekit.__file__).parent)
     return history, encode, decode_logits, extra
 
 
@@ -294,7 +311,7 @@ def arm_vaekit_autograd(data: dict, epochs: int, batch_size: int, lr: float):
 
 
 ARM_FUNCS = {"a": arm_reference, "b": arm_pythae, "c": arm_plain, "d": arm_vaekit, "e": arm_vaekit_bf16,
-             "f": arm_vaekit_autograd}
+             "f": arm_vaekit_autograd, "g": arm_vaekit}
 
 
 # -------------------------------------------------------------------------------------------- worker
@@ -344,6 +361,8 @@ def run_arm(arm: str, args, data_file: str, tmp: str) -> dict:
            "--threads", str(args.threads), "--elbo-samples", str(args.elbo_samples),
            "--train-subset", str(args.train_subset or 0)]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    if arm == "g":  # the older vaekit first on the path (PYTHONPATH precedes the venv's own install)
+        env["PYTHONPATH"] = str(Path(args.before_src).resolve())
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     log = RESULTS_DIR / f"train_speed_arm_{arm}.log"
     print(f"[{arm}] {ARMS[arm]}: running ({python}) ...", flush=True)
@@ -379,7 +398,7 @@ def print_table(results: list[dict], peak: dict, flops_img: float) -> None:
     for ours in ("d", "e", "f"):
         if ours in by:
             print()
-            for other in ("a", "b", "c"):
+            for other in ("a", "b", "c", "g"):
                 if other in by:
                     a, b = by[ours]["summary"], by[other]["summary"]
                     print(f"({ours}) {ARMS[ours]} / ({other}) {ARMS[other]}: "
@@ -404,6 +423,10 @@ def run_parent(args) -> dict:
     unknown = set(arms) - set(ARMS)
     if unknown:
         raise SystemExit(f"unknown arm(s) {sorted(unknown)}; choose from {','.join(ARMS)}")
+    if args.before_src and "g" not in arms:
+        arms.append("g")
+    if "g" in arms and not (args.before_src and (Path(args.before_src) / "vaekit" / "__init__.py").exists()):
+        raise SystemExit("arm g needs --before-src PATH, a src/ folder holding vaekit/__init__.py")
     print(f"loading {args.data} ...", flush=True)
     data = load_binary_splits(args.data, seed=0)
     n_train = min(len(data["x_train"]), args.train_subset or len(data["x_train"]))
@@ -451,9 +474,9 @@ def report(out: dict) -> None:
     print_table(results, peak, flops_img)
     by = {r["arm"]: r["summary"] for r in results if "error" not in r}
     out["ratios"] = {f"{ours}/{o}": by[ours]["images_per_s_median"] / by[o]["images_per_s_median"]
-                     for ours in "def" for o in "abc" if ours in by and o in by}
+                     for ours in "def" for o in "abcg" if ours in by and o in by}
     out["ratios_best_epoch"] = {f"{ours}/{o}": by[ours]["images_per_s_best"] / by[o]["images_per_s_best"]
-                                for ours in "def" for o in "abc" if ours in by and o in by}
+                                for ours in "def" for o in "abcg" if ours in by and o in by}
 
 
 def main(argv=None) -> None:
@@ -465,7 +488,9 @@ def main(argv=None) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2, help="torch threads in every arm and the peak (default 2)")
-    p.add_argument("--arms", default="a,b,c,d,e,f", help="comma-separated subset of a,b,c,d,e,f (default all)")
+    p.add_argument("--arms", default="a,b,c,d,e,f",
+                   help="comma-separated subset of a,b,c,d,e,f,g (default a-f; g is added by --before-src)")
+    p.add_argument("--before-src", help="arm (g): vaekit from this src/ folder (e.g. a checkout before a change)")
     p.add_argument("--train-subset", type=int, default=0,
                    help="use only the first N training (and validation) images -- for quick checks only")
     p.add_argument("--elbo-samples", type=int, default=1, help="z draws per test image in the common test ELBO")

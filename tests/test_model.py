@@ -64,6 +64,24 @@ def test_continuous_bernoulli_log_prob_matches_its_closed_form_and_normalises():
     assert abs(total - 1) < 1e-8
 
 
+def test_one_parameter_likelihood_backward_has_the_closed_form_gradient_and_copies_nothing():
+    # raw [K, B, 1, *SHAPE]: the decoder output of K importance samples per datapoint.
+    raw = torch.randn(4, 3, 1, *SHAPE, dtype=torch.float64, requires_grad=True)
+    x = torch.bernoulli(torch.full((3, *SHAPE), 0.5, dtype=torch.float64))
+    log_prob = OBSERVATIONS["bernoulli"](SHAPE)(raw).log_prob(x)
+    assert log_prob.shape == (4, 3)
+    (grad,) = torch.autograd.grad(log_prob.sum(), raw, retain_graph=True)
+    # d/dl [x l - softplus(l)] = x - sigmoid(l)
+    torch.testing.assert_close(grad[:, :, 0], x - torch.sigmoid(raw[:, :, 0].detach()), rtol=1e-12, atol=1e-12)
+    nodes, todo = set(), [log_prob.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and type(node).__name__ not in nodes:
+            nodes.add(type(node).__name__)
+            todo += [next_node for next_node, _ in node.next_functions]
+    assert "UnbindBackward0" not in nodes  # its backward stacks a copy of the whole [K, B, 1, ...] gradient
+
+
 @pytest.mark.parametrize("network", ["mlp", "conv"])
 @pytest.mark.parametrize("likelihood", list(LIKELIHOODS))
 def test_shapes_and_gradients(network, likelihood):

@@ -54,8 +54,11 @@ class Observation:
         Returns:
             A distribution with batch shape [...] and event shape `data_shape`.
         """
-        rank = len(self.data_shape)
-        return Independent(self.distribution(raw.unbind(-rank - 1)), rank)
+        dim = -len(self.data_shape) - 1
+        # One parameter: squeeze (a view both ways) rather than unbind, whose backward stacks a copy of the whole
+        # gradient [..., 1, *data_shape] -- with K importance samples, a K x batch x data copy every step.
+        params = (raw.squeeze(dim),) if raw.shape[dim] == 1 else raw.unbind(dim)
+        return Independent(self.distribution(params), len(self.data_shape))
 
 
 @OBSERVATIONS.register("bernoulli")
