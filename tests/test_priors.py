@@ -91,3 +91,28 @@ def test_a_new_prior_is_one_registered_class(laplace_prior, tmp_path, capsys):
     assert main(["evaluate", str(run), "--importance-samples", "5"]) == 0
     assert main(["sample", str(run), "-n", "4"]) == 0
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_the_matrix_product_mixture_density_is_torchs(dtype):
+    from torch.distributions import Categorical, MixtureSameFamily, Normal
+
+    from vaekit.distributions import DiagonalGaussianMixture
+
+    g = torch.Generator().manual_seed(0)
+    loc = (3 * torch.randn(50, 6, generator=g, dtype=torch.float64)).to(dtype)
+    scale = (0.05 + torch.rand(50, 6, generator=g, dtype=torch.float64)).to(dtype)
+    logits = torch.randn(50, generator=g, dtype=torch.float64).to(dtype)
+    # Points near components too (where the expanded square cancels digits), and far from them.
+    z = torch.cat([loc[:8] + 1e-3, 4 * torch.randn(21, 6, generator=g, dtype=torch.float64).to(dtype)])
+
+    def density_and_grads(cls, precision):
+        leaves = [t.to(precision).requires_grad_(True) for t in (z, loc, scale, logits)]
+        value = cls(Categorical(logits=leaves[3]), Independent(Normal(leaves[1], leaves[2]), 1)).log_prob(leaves[0])
+        return [value, *torch.autograd.grad(value.sum(), leaves)]
+
+    # The reference: torch.distributions' own density, in float64, of the same (possibly float32-rounded) values.
+    reference = density_and_grads(MixtureSameFamily, torch.float64)
+    ours = density_and_grads(DiagonalGaussianMixture, dtype)
+    for a, b in zip(ours, reference):
+        torch.testing.assert_close(a.double(), b, atol=1e-9 if dtype == torch.float64 else 1e-4, rtol=1e-6)

@@ -16,8 +16,9 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributions import Categorical, Distribution, Independent, MixtureSameFamily, Normal
+from torch.distributions import Categorical, Distribution, Independent, Normal
 
+from vaekit.distributions.mixture import DiagonalGaussianMixture
 from vaekit.registry import Registry
 
 PRIORS: Registry[type[Prior]] = Registry("prior")
@@ -83,7 +84,7 @@ class GaussianMixturePrior(Prior):
 
     def forward(self, encode: Encode | None = None) -> Distribution:
         components = Independent(Normal(self.loc, F.softplus(self.raw_scale) + self.min_scale), 1)
-        return MixtureSameFamily(Categorical(logits=self.logits), components)
+        return DiagonalGaussianMixture(Categorical(logits=self.logits), components)
 
 
 @PRIORS.register("vamp")
@@ -106,7 +107,7 @@ class VampPrior(Prior):
             raise ValueError("the VampPrior is defined through the encoder: call it with the model's encode")
         q = encode(self.pseudo_inputs)  # batch [C], event [d]
         uniform = torch.zeros(self.components, dtype=self.pseudo_inputs.dtype, device=self.pseudo_inputs.device)
-        return MixtureSameFamily(Categorical(logits=uniform), q)
+        return DiagonalGaussianMixture(Categorical(logits=uniform), q)
 
     @torch.no_grad()
     def initialize(self, x: Tensor) -> None:
