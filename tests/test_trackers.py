@@ -46,6 +46,7 @@ def logged(tmp_path_factory) -> dict:
     with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", MLFLOW_WARNING, DeprecationWarning)
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.chdir(root)  # MLflow keeps a new experiment's artifacts under ./mlruns, as for a user
         assert main(["train", "--out", str(root / "plain"), *TINY]) == 0
         assert main(["train", "--out", str(root / "logged"), *TINY, "--log", "tensorboard", "--log", "mlflow",
                      "--mlflow-uri", uri, "--mlflow-experiment", "tests"]) == 0
@@ -124,6 +125,7 @@ def test_mlflow_holds_the_params_metrics_and_artifacts(logged):
         history = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
         assert [m.step for m in history] == [1, 2, 3, 4], key
         np.testing.assert_allclose([m.value for m in history], [row[key] for row in rows], rtol=1e-12, err_msg=key)
+    assert Path(run.info.artifact_uri.removeprefix("file://")).is_relative_to(logged["root"] / "mlruns")
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.json", "metrics.jsonl", "model.safetensors", "state.json", "tensorboard"} <= artifacts
     local = Path(client.download_artifacts(run.info.run_id, "metrics.jsonl", str(logged["root"] / "download")))

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vaekit.cli.options import print_json, refuse_existing
+
+if TYPE_CHECKING:
+    from vaekit.runs.compare import Comparison
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,12 +33,12 @@ def _columns(rows: list[tuple[str, list[str]]], names: list[str]) -> list[str]:
     return [line("", names).rstrip(), *(line(label, cells).rstrip() for label, cells in rows)]
 
 
-def _names(comparison) -> list[str]:
+def _names(comparison: Comparison) -> list[str]:
     names = [run.name for run in comparison.runs]
     return names if len(set(names)) == len(names) else [str(run.path) for run in comparison.runs]
 
 
-def render_text(comparison) -> str:
+def render_text(comparison: Comparison) -> str:
     """The comparison as plain text: the table (best of each evaluation group marked *), the settings that
     differ, and the flags."""
     from vaekit.runs.compare import table

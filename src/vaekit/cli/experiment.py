@@ -31,7 +31,7 @@ from typing import Any
 
 from vaekit import __version__
 from vaekit.cli.options import Owner, config_from, given, refuse_inapplicable
-from vaekit.config import ConfigError, Source, check_value, field_types, flag_of, suggest, validate
+from vaekit.config import ConfigError, Source, check_value, choices_of, field_types, flag_of, suggest, validate
 from vaekit.data.config import DataConfig
 from vaekit.models import MODELS, config_class
 from vaekit.objectives import OBJECTIVES
@@ -151,7 +151,7 @@ def read_experiment(path: str | Path, kind: str | None = None, objective: str | 
     kind = _choose(table, "kind", MODELS.names(), kind, "kind", path)
     objective = _choose(sections["objective"], "name", OBJECTIVES.names(), objective, "objective.name", path)
     sections["objective"].pop("name", None)
-    chosen = {
+    chosen: dict[str, list[type]] = {
         "model": [config_class(kind or DEFAULT_KIND)] + [config_class(k) for k in MODELS.names()],
         "objective": [OBJECTIVES[objective or DEFAULT_OBJECTIVE].Config] + [c.Config for _, c in OBJECTIVES.items()],
         "data": [DataConfig],
@@ -163,7 +163,8 @@ def read_experiment(path: str | Path, kind: str | None = None, objective: str | 
     for section, content in sections.items():
         source = Source.file(path, section, fix="")
         classes = chosen[section]
-        own, own_values = classes[0], {}
+        own = classes[0]
+        own_values: dict[str, Any] = {}
         for key, raw in content.items():
             owner = next((c for c in classes if key in field_types(c)), None)
             if owner is None:
@@ -200,7 +201,7 @@ def resolve(args: argparse.Namespace, command_line: dict[str, object]
     kind = args.model or (experiment and experiment.kind) or DEFAULT_KIND
     objective = args.objective or (experiment and experiment.objective) or DEFAULT_OBJECTIVE
     name_of = experiment.name_of(command_line) if experiment else flag_of
-    refuse_inapplicable(values, Owner(MODELS[kind].Config, f"--model {kind}"), _model_owners(), name_of)
+    refuse_inapplicable(values, Owner(config_class(kind), f"--model {kind}"), _model_owners(), name_of)
     refuse_inapplicable(values, Owner(OBJECTIVES[objective].Config, f"--objective {objective}"), _objective_owners(),
                         name_of)
     refuse_inapplicable(values, Owner(DataConfig, "data"), [], name_of)
@@ -253,9 +254,9 @@ def _section(config: Any) -> list[str]:
             continue  # data_shape: read from the data
         value = getattr(config, f.name)
         note = f.metadata.get("help", "")
-        choices = f.metadata.get("choices")
+        choices = choices_of(f)
         if choices is not None:
-            note += f" (one of: {', '.join(choices() if callable(choices) else choices)})"
+            note += f" (one of: {', '.join(choices)})"
         lines.append(f"# {note}".replace("\n", " "))
         when = f.metadata.get("when")
         if when is not None and getattr(config, when[0]) not in when[1]:
@@ -316,7 +317,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_config(args: argparse.Namespace) -> int:
     kind, objective, values, experiment, _ = resolve(args, given(args, args.option_names))
     shape = {"data_shape": experiment.data_shape} if experiment and experiment.data_shape else {}
-    model = config_from(MODELS[kind].Config, values, **shape)
+    model = config_from(config_class(kind), values, **shape)
     objective_config = config_from(OBJECTIVES[objective].Config, values)
     text = to_toml(kind, model, objective, objective_config, config_from(DataConfig, values),
                    config_from(TrainConfig, values), ["vaekit", *args.argv])

@@ -11,13 +11,14 @@ import base64
 import os
 import tempfile
 from pathlib import Path
+from typing import cast
 
 import torch
 
 from vaekit import plots
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write
-from vaekit.models import generate
+from vaekit.models import LatentVariableModel, generate
 from vaekit.report.markup import _e, _fmt, _page
 from vaekit.report.page import REPORT
 from vaekit.runs import open_run
@@ -112,7 +113,8 @@ def _samples(run: RunFigures, name: str, folder: Path, index: int) -> str:
             opened = open_run(run.path)
             if len(opened.model_config.data_shape) != 3:
                 return f"<figure><figcaption>{_e(name)}: table data; no picture of samples.</figcaption></figure>"
-            x = generate(opened.model, NUM_SAMPLES, mean=True, seed=opened.train_config.seed).float()
+            model = cast(LatentVariableModel, opened.model)
+            x = generate(model, NUM_SAMPLES, mean=True, seed=opened.train_config.seed).float()
     except VaekitError as e:
         return f"<figure><figcaption>{_e(name)}: no samples ({_e(str(e))}).</figcaption></figure>"
     if opened.pipeline.levels is None:  # real-valued images: the samples' own range

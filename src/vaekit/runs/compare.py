@@ -15,13 +15,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from vaekit.config import to_dict
 from vaekit.errors import RunError
-from vaekit.models import MODELS, latent_dim
+from vaekit.models import MODELS, LatentVariableModel, latent_dim
 from vaekit.runs import read_config
 from vaekit.train.state import CONFIG, METRICS
 
@@ -131,7 +131,7 @@ def read_run(path: str | Path) -> RunFigures:
     scored = [(row[best_by], row.get("epoch")) for row in history if _number(row.get(best_by)) is not None]
     best_valid, best_epoch = max(scored, key=lambda t: t[0]) if scored else (None, None)
     seconds = [_number(row.get("epoch_seconds")) for row in history]
-    settings = {"kind": kind}
+    settings: dict[str, Any] = {"kind": kind}
     for section, values in (("model", to_dict(model_config)), ("objective", {"name": objective.name,
                                                                             **to_dict(objective.config)}),
                             ("data", to_dict(data_config)), ("train", to_dict(train_config)),
@@ -147,7 +147,8 @@ def read_run(path: str | Path) -> RunFigures:
         objective=objective.describe(), dataset=str((config.get("dataset") or {}).get("name", data_config.data)),
         epochs=len(history), epochs_planned=train_config.epochs, best_epoch=best_epoch, best_by=best_by,
         best_valid=best_valid, train_seconds=sum(s for s in seconds if s is not None) if history else None,
-        parameters=sum(p.numel() for p in model.parameters()), latent_dim=latent_dim(model), settings=settings,
+        parameters=sum(p.numel() for p in model.parameters()), latent_dim=latent_dim(cast(LatentVariableModel, model)),
+        settings=settings,
         history=history, evaluation=evaluation, problems=[p for p in (problem, eval_problem) if p],
     )
 
@@ -175,15 +176,16 @@ def compare_runs(paths: Sequence[str | Path]) -> Comparison:
     runs = [read_run(p) for p in paths]
     settings: dict[tuple, list[int]] = {}
     for i, run in enumerate(runs):
-        if run.setting() is not None:
-            settings.setdefault(run.setting(), []).append(i)
+        setting = run.setting()
+        if setting is not None:
+            settings.setdefault(setting, []).append(i)
     groups = list(settings.values())
+    lls = [_number(run.evaluation.get("log_likelihood")) if run.evaluation else None for run in runs]
     ranks: list[int | None] = [None] * len(runs)
     for members in groups:
-        scored = [i for i in members if _number(runs[i].evaluation.get("log_likelihood")) is not None]
+        scored = [(ll, i) for i in members if (ll := lls[i]) is not None and math.isfinite(ll)]
         if len(scored) > 1:
-            ordered = sorted(scored, key=lambda i: -runs[i].evaluation["log_likelihood"])
-            for rank, i in enumerate(ordered, 1):
+            for rank, (_, i) in enumerate(sorted(scored, key=lambda t: -t[0]), 1):
                 ranks[i] = rank
     flags = []
     if len(groups) > 1:
@@ -241,7 +243,7 @@ def _evaluated(comparison: Comparison, key: str) -> list[Any]:
 
 
 def _best(comparison: Comparison, values: list[Any], higher: bool) -> frozenset[int]:
-    best = set()
+    best: set[int] = set()
     for members in comparison.groups:
         scored = [i for i in members if _number(values[i]) is not None and math.isfinite(values[i])]
         if len(scored) > 1:
@@ -283,7 +285,7 @@ def table(comparison: Comparison) -> list[Row]:
     ll, stderr = _evaluated(comparison, "log_likelihood"), _evaluated(comparison, "log_likelihood_stderr")
     rows += [
         Row("evaluated on", "group" if several else "",
-            [(f"{letters[i]}: " if several else "") + describe_setting(run.setting()) if run.setting() else "—"
+            [(f"{letters[i]}: " if several else "") + describe_setting(s) if (s := run.setting()) else "—"
              for i, run in enumerate(runs)]),
         figure("ELBO", "nats", "elbo", True),
         Row("log p(x)", "nats ± std. error",

@@ -22,14 +22,14 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import torch
 from torch import Tensor, nn
 
 from vaekit import __version__
 from vaekit.errors import VaekitError
-from vaekit.models import generate
+from vaekit.models import LatentVariableModel, generate
 
 #: metrics.jsonl keys that are timings, shown under "time/" in TensorBoard.
 TIMINGS = ("train_seconds", "epoch_seconds", "images_per_second")
@@ -72,7 +72,7 @@ def flatten(config: dict[str, Any]) -> dict[str, str]:
 def sample_grid(model: nn.Module, n: int, seed: int, levels: int | None) -> Tensor | None:
     """n samples of an image model (the mean of p(x|z)) tiled into one [C, H, W] picture in [0, 1], or None when
     the model's data are not images. Drawn on a forked RNG: the caller's random state is left as it was."""
-    samples = generate(model, n, mean=True, seed=seed).detach().float().cpu()
+    samples = generate(cast(LatentVariableModel, model), n, mean=True, seed=seed).detach().float().cpu()
     if samples.dim() != 4 or samples.shape[1] not in (1, 3):
         return None
     if levels is None:  # real-valued images: show the samples' own range
@@ -194,18 +194,23 @@ class MLflowLogger:
         for i in range(0, len(params), 100):  # MLflow takes at most 100 params per call
             self.client.log_batch(self.run_id, params=params[i : i + 100])
 
+    def _run(self) -> str:
+        if self.run_id is None:
+            raise RuntimeError("MLflowLogger: on_start was not called")
+        return self.run_id
+
     def on_epoch(self, row: dict[str, Any], model: nn.Module) -> None:
         from mlflow.entities import Metric
 
         step, now = int(row["epoch"]), _milliseconds()
         metrics = [Metric(k, float(v), now, step) for k, v in row.items()
                    if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool)]
-        self.client.log_batch(self.run_id, metrics=metrics)
+        self.client.log_batch(self._run(), metrics=metrics)
 
     def on_end(self, run_dir: Path | None) -> None:
         if run_dir is not None:
-            self.client.log_artifacts(self.run_id, str(run_dir))
-        self.client.set_terminated(self.run_id, "FINISHED")
+            self.client.log_artifacts(self._run(), str(run_dir))
+        self.client.set_terminated(self._run(), "FINISHED")
         self.run_id = None
 
     def _stopped(self) -> None:
