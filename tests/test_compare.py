@@ -9,6 +9,7 @@ import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from browser import PHONE_WIDTH, Browser, require_browser
 
@@ -92,8 +93,29 @@ def test_runs_evaluated_alike_are_ranked_together(runs, capsys):
     ranks = {row["name"]: row["rank"] for row in result["runs"]}
     lls = {row["name"]: row["evaluation"]["log_likelihood"] for row in result["runs"]}
     assert sorted(ranks.values()) == [1, 2] and ranks[max(lls, key=lls.get)] == 1
+    # The runner-up's distance to the best, over the same test points: paired, so its standard error is that of
+    # the per-datapoint differences.
+    best, other = (max(lls, key=lls.get), min(lls, key=lls.get))
+    per_point = {name: np.array(json.loads((runs / name / "evaluation.json").read_text())["per_datapoint"]
+                                ["log_likelihood"]) for name in (best, other)}
+    d = per_point[other] - per_point[best]
+    behind = {row["name"]: row["log_likelihood_behind_best"] for row in result["runs"]}
+    assert behind[best] is None
+    assert behind[other]["difference"] == pytest.approx(d.mean(), abs=1e-9)
+    assert behind[other]["difference"] == pytest.approx(lls[other] - lls[best], abs=1e-9)
+    assert behind[other]["stderr"] == pytest.approx(d.std(ddof=1) / np.sqrt(len(d)), rel=1e-9)
     # The two runs binarized the test split with their own seeds (0 and 1): said, not hidden.
     assert any("scored different draws of the binarized" in flag for flag in result["flags"])
+
+
+def test_runs_whose_split_holds_other_points_are_not_ranked_together(runs, tmp_path, capsys):
+    normal, other = _copy(runs, tmp_path, "normal", "mixture")
+    config = json.loads((other / "config.json").read_text())
+    config["data"]["split_seed"] = 1  # the same K and split name, but other test points
+    (other / "config.json").write_text(json.dumps(config))
+    result = _json([str(normal), str(other)], capsys)
+    assert len(result["groups"]) == 2 and [row["rank"] for row in result["runs"]] == [None, None]
+    assert any("split seed 1" in flag and "split seed 0" in flag for flag in result["flags"])
 
 
 def test_the_text_table_marks_the_best_and_prints_the_flags(runs, capsys):

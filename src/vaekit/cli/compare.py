@@ -49,7 +49,8 @@ def render_text(comparison: Comparison) -> str:
     lines = _columns(rows, names)
     if comparison.differences:
         lines += ["", "settings that differ:"]
-        shown = lambda v: "—" if v is None else " ".join(map(str, v)) if isinstance(v, list) else str(v)
+        shown = lambda v: ("—" if v is None else " ".join(map(str, v)) if isinstance(v, list)
+                           else str(v).lower() if isinstance(v, bool) else str(v))
         lines += _columns([(key, [shown(v) for v in values]) for key, values in comparison.differences.items()], names)
     elif len(comparison.runs) > 1:
         lines += ["", "settings: identical"]

@@ -30,8 +30,9 @@ EVALUATION = "evaluation.json"
 FIGURES = ("elbo", "log_likelihood", "log_likelihood_stderr", "importance_samples", "gap", "gap_stderr",
            "approximation_gap", "amortization_gap", "gap_points", "active_units", "latent_dim", "bits_per_dim",
            "dataset", "split", "n", "units")
-#: What makes two evaluations comparable: the same values of these.
-SETTING = ("dataset", "split", "n", "importance_samples", "units")
+#: What makes two evaluations comparable: the same values of these (evaluation.json's, and the data split's seed,
+#: which decides which points a split holds).
+SETTING = ("dataset", "split_seed", "split", "n", "importance_samples", "units")
 
 
 @dataclass
@@ -56,6 +57,7 @@ class RunFigures:
     settings: dict[str, Any]       # "section.key" -> value: the configs, as validated (defaults filled in)
     history: list[dict] = field(default_factory=list)
     evaluation: dict[str, Any] | None = None
+    log_likelihoods: list[float] | None = None  # evaluation.json's per-datapoint log p(x), in the split's order
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -63,8 +65,11 @@ class RunFigures:
         return self.path.name or str(self.path)
 
     def setting(self) -> tuple | None:
-        """The evaluation setting (data, split, points, K, units), or None when not evaluated."""
-        return None if self.evaluation is None else tuple(self.evaluation.get(key) for key in SETTING)
+        """The evaluation setting (data, split seed, split, points, K, units), or None when not evaluated."""
+        if self.evaluation is None:
+            return None
+        known = {**self.evaluation, "split_seed": self.settings.get("data.split_seed")}
+        return tuple(known.get(key) for key in SETTING)
 
 
 @dataclass
@@ -76,14 +81,20 @@ class Comparison:
     groups: list[list[int]]             # indices of runs evaluated alike, one list per evaluation setting
     ranks: list[int | None]             # rank by log p(x) within the run's group (1 = highest), None if alone
     flags: list[str]                    # what a reader must know before comparing the figures
+    # log p(x) minus the group's best, and the standard error of that difference over the same datapoints
+    # (paired), where both runs recorded their per-datapoint figures; None otherwise.
+    behind: list[tuple[float, float] | None] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict: the runs' figures (without the per-epoch history), differences, groups, flags."""
         runs = []
         for run, rank in zip(self.runs, self.ranks):
-            row = {k: v for k, v in vars(run).items() if k not in ("history", "settings")}
+            row = {k: v for k, v in vars(run).items() if k not in ("history", "settings", "log_likelihoods")}
             row.update(path=str(run.path), name=run.name, rank=rank)
             runs.append(row)
+        for row, behind in zip(runs, self.behind or [None] * len(runs)):
+            row["log_likelihood_behind_best"] = None if behind is None else {"difference": behind[0],
+                                                                             "stderr": behind[1]}
         groups = [{"setting": dict(zip(SETTING, self.runs[g[0]].setting() or ())), "runs": [self.runs[i].name
                                                                                           for i in g]}
                   for g in self.groups]
@@ -99,17 +110,22 @@ def _history(path: Path) -> tuple[list[dict], str | None]:
     return [row for row in rows if isinstance(row, dict)], None
 
 
-def _evaluation(path: Path) -> tuple[dict | None, str | None]:
+def _evaluation(path: Path) -> tuple[dict | None, list[float] | None, str | None]:
+    """evaluation.json's figures, its per-datapoint log p(x) (when it holds all n of them), and what went wrong."""
     file = path / EVALUATION
     if not file.exists():
-        return None, None
+        return None, None, None
     try:
         figures = json.loads(file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        return None, f"{file} could not be read ({e})"
+        return None, None, f"{file} could not be read ({e})"
     if not isinstance(figures, dict):
-        return None, f"{file} is not a JSON object"
-    return {key: figures[key] for key in FIGURES if key in figures}, None
+        return None, None, f"{file} is not a JSON object"
+    values = (figures.get("per_datapoint") or {}).get("log_likelihood") if isinstance(figures.get("per_datapoint"),
+                                                                                     dict) else None
+    usable = (isinstance(values, list) and len(values) == figures.get("n")
+              and all(_number(v) is not None and math.isfinite(v) for v in values))
+    return {key: figures[key] for key in FIGURES if key in figures}, values if usable else None, None
 
 
 def _number(value: object) -> float | None:
@@ -126,7 +142,7 @@ def read_run(path: str | Path) -> RunFigures:
     with torch.random.fork_rng(devices=[]):  # building the model draws initial weights
         model = MODELS[kind](model_config)
     history, problem = _history(path)
-    evaluation, eval_problem = _evaluation(path)
+    evaluation, log_likelihoods, eval_problem = _evaluation(path)
     best_by = config.get("best_by", "valid_elbo_nats")
     scored = [(row[best_by], row.get("epoch")) for row in history if _number(row.get(best_by)) is not None]
     best_valid, best_epoch = max(scored, key=lambda t: t[0]) if scored else (None, None)
@@ -149,7 +165,8 @@ def read_run(path: str | Path) -> RunFigures:
         best_valid=best_valid, train_seconds=sum(s for s in seconds if s is not None) if history else None,
         parameters=sum(p.numel() for p in model.parameters()), latent_dim=latent_dim(cast(LatentVariableModel, model)),
         settings=settings,
-        history=history, evaluation=evaluation, problems=[p for p in (problem, eval_problem) if p],
+        history=history, evaluation=evaluation, log_likelihoods=log_likelihoods,
+        problems=[p for p in (problem, eval_problem) if p],
     )
 
 
@@ -164,11 +181,27 @@ def _differences(runs: Sequence[RunFigures]) -> dict[str, list[Any]]:
     return differ
 
 
+def _short_setting(setting: tuple) -> str:
+    values = dict(zip(SETTING, setting))
+    n = values["n"]
+    return f"{values['split']} split, n = {n:,}" if isinstance(n, int) else f"{values['split']} split"
+
+
 def describe_setting(setting: tuple) -> str:
     """'test split of digits, n = 359, K = 1000' for an evaluation setting."""
     values = dict(zip(SETTING, setting))
-    return (f"{values['split']} split of {values['dataset']}, n = {values['n']}, K = {values['importance_samples']}"
+    return (f"{values['split']} split of {values['dataset']} (split seed {values['split_seed']}), n = {values['n']}, "
+            f"K = {values['importance_samples']}"
             + (f" ({values['units']})" if values["units"] not in (None, "nats per datapoint") else ""))
+
+
+def _behind(best: list[float], other: list[float]) -> tuple[float, float]:
+    """Mean of other - best over the same datapoints, and its standard error (paired: std of the differences
+    over sqrt(n))."""
+    d = [o - b for o, b in zip(other, best)]
+    mean = math.fsum(d) / len(d)
+    var = math.fsum((x - mean) ** 2 for x in d) / (len(d) - 1) if len(d) > 1 else math.nan
+    return mean, math.sqrt(var / len(d))
 
 
 def compare_runs(paths: Sequence[str | Path]) -> Comparison:
@@ -206,7 +239,15 @@ def compare_runs(paths: Sequence[str | Path]) -> Comparison:
         flags.append(f"not evaluated: {', '.join(not_evaluated)} (run `vaekit evaluate RUN` for log p(x))")
     for run in runs:
         flags += [f"{run.name}: {problem}" for problem in run.problems]
-    return Comparison(runs, _differences(runs), groups, ranks, flags)
+    behind: list[tuple[float, float] | None] = [None] * len(runs)
+    for members in groups:
+        best = next((i for i in members if ranks[i] == 1), None)
+        best_values = runs[best].log_likelihoods if best is not None else None
+        for i in members:
+            values = runs[i].log_likelihoods
+            if best_values is not None and values is not None and i != best:
+                behind[i] = _behind(best_values, values)
+    return Comparison(runs, _differences(runs), groups, ranks, flags, behind)
 
 
 # ------------------------------------------------------------------------------------------------- table
@@ -285,12 +326,14 @@ def table(comparison: Comparison) -> list[Row]:
     ll, stderr = _evaluated(comparison, "log_likelihood"), _evaluated(comparison, "log_likelihood_stderr")
     rows += [
         Row("evaluated on", "group" if several else "",
-            [(f"{letters[i]}: " if several else "") + describe_setting(s) if (s := run.setting()) else "—"
+            [(f"{letters[i]}: " if several else "") + _short_setting(s) if (s := run.setting()) else "—"
              for i, run in enumerate(runs)]),
         figure("ELBO", "nats", "elbo", True),
         Row("log p(x)", "nats ± std. error",
             [f"{_fmt(v)} ± {_fmt(e)}" if _number(v) is not None else "—" for v, e in zip(ll, stderr)],
             _best(comparison, ll, True)),
+        Row("log p(x) − the best", "nats, paired std. error",
+            [f"{_fmt(b[0])} ± {_fmt(b[1])}" if b is not None else "—" for b in comparison.behind]),
         figure("K", "importance samples", "importance_samples", None),
         figure("gap", "nats", "gap", False),
     ]
