@@ -194,17 +194,22 @@ def test_file_problems_that_need_the_data_or_the_run(tmp_path, capsys):
     first = tmp_path / "first"
     assert main(["train", "--out", str(first), *TINY]) == 0
     capsys.readouterr()
+    saved = json.loads((first / "config.json").read_text())
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps({**saved, "model": {**saved["model"], "data_shape": [1, 7, 7]}}))
+    err = _fail(["train", "--config", str(edited), "--out", str(tmp_path / "run")], capsys)
+    assert "edited.json: model.data_shape [1, 7, 7] does not match the data's shape [1, 8, 8]" in err
+    # Other data chosen on the command line: the recorded shape is that of the old data, and is not held against it.
     other = tmp_path / "other.csv"
     other.write_text("a,b,c\n" + "\n".join(f"{i},{i % 3},{i % 5}" for i in range(60)) + "\n")
-    err = _fail(["train", "--config", str(first), "--data", str(other), "--likelihood", "gaussian",
-                 "--out", str(tmp_path / "run")], capsys)
-    assert "model.data_shape [1, 8, 8] does not match the data's shape [3]" in err
+    assert main(["train", "--config", str(first), "--data", str(other), "--likelihood", "gaussian", "--epochs", "1",
+                 "--out", str(tmp_path / "csv")]) == 0
+    assert json.loads((tmp_path / "csv" / "config.json").read_text())["model"]["data_shape"] == [3]
+    capsys.readouterr()
     err = _fail(["train", "--config", str(first), "--out", str(first), "--resume"], capsys)
     assert "--config starts a new run" in err
     assert _fail(["train", "--config", str(tmp_path / "none.toml")], capsys).endswith(
         "none.toml: not found; `vaekit config > exp.toml` writes an experiment file to start from\n")
-    edited = tmp_path / "edited.json"
-    saved = json.loads((first / "config.json").read_text())
     edited.write_text(json.dumps({**saved, "train": {**saved["train"], "lr_final": 0.5}}))
     assert "train.lr_final (" in _fail(["train", "--config", str(edited)], capsys)
     edited.write_text(json.dumps({**saved, "format": 99}))

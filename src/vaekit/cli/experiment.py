@@ -15,7 +15,8 @@ Rules that make a run's config.json usable as an experiment file:
 - The keys config.json records about the run that was made (`RECORDED`: versions, command, time, dataset,
   pipeline, number of processes, the validation figure) are accepted and ignored: they are outcomes of the
   other sections, made again by the new run.
-- `model.data_shape` is read from the data; a file may record it, and it must then match the data.
+- `model.data_shape` is read from the data; a file may record it, and it must then match the data (unless the
+  command line chose other data).
 """
 
 from __future__ import annotations
@@ -197,6 +198,8 @@ def resolve(args: argparse.Namespace, command_line: dict[str, object]
     from vaekit.cli.train import _model_owners, _objective_owners
 
     experiment = read_experiment(args.config, args.model, args.objective) if args.config else None
+    if experiment is not None and {"data", "image_size"} & set(command_line):
+        experiment = dataclasses.replace(experiment, data_shape=None)  # other data: its shape is the one to use
     values = {**(experiment.values if experiment else {}), **command_line}
     kind = args.model or (experiment and experiment.kind) or DEFAULT_KIND
     objective = args.objective or (experiment and experiment.objective) or DEFAULT_OBJECTIVE
