@@ -53,7 +53,8 @@ def option(
         default: the default value (tuples are immutable, so they are safe defaults).
         help: one line for `--help`.
         choices: the allowed values, or a callable returning them (for registries filled at import time).
-        minimum, maximum: bounds on a number (on every element of a tuple of numbers).
+        minimum: lower bound on a number (on every element of a tuple of numbers).
+        maximum: upper bound on a number (on every element of a tuple of numbers).
         cli: whether the field is a command-line option.
         group: the `--help` section it is listed under (default: the config's own).
         when: (other field, values): the field only means something when the other field has one of these

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from vaekit import __version__
-from vaekit.cli import evaluate, outputs, train
+from vaekit.cli import compare, evaluate, experiment, outputs, train
 from vaekit.cli.options import EXIT_USAGE, Parser
 from vaekit.errors import VaekitError
 from vaekit.train import distributed
@@ -22,7 +22,9 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     outputs.add_parsers(sub)  # datasets, report, sample, reconstruct, encode
     train.add_parser(sub)
+    experiment.add_parser(sub)  # config
     evaluate.add_parsers(sub)  # evaluate, baselines
+    compare.add_parser(sub)
     return parser
 
 

@@ -103,9 +103,13 @@ def given(args: argparse.Namespace, names: Iterable[str]) -> dict[str, object]:
     return values
 
 
-def refuse_inapplicable(values: dict[str, object], chosen: Owner, others: Sequence[Owner]) -> None:
+def refuse_inapplicable(values: dict[str, object], chosen: Owner, others: Sequence[Owner],
+                        name_of: Callable[[dataclasses.Field], str] = flag_of) -> None:
     """Refuse options of other owners' classes (`--latent-dim2` with `--model vae`), and fields whose `when`
-    condition does not hold for the chosen values (`--prior-components` with `--prior normal`)."""
+    condition does not hold for the chosen values (`--prior-components` with `--prior normal`).
+
+    `name_of` names a field in messages: its option by default; an experiment file names the values it gave.
+    """
     fields = {f.name: f for f in dataclasses.fields(chosen.cls)}
     for name in values:
         if name in fields:
@@ -114,15 +118,15 @@ def refuse_inapplicable(values: dict[str, object], chosen: Owner, others: Sequen
             if _has(other.cls, name):
                 owners = [o.label for o in others if _has(o.cls, name)]
                 f = next(f for f in dataclasses.fields(other.cls) if f.name == name)
-                raise VaekitError(f"{flag_of(f)} applies to {' or '.join(owners)} only, not {chosen.label}")
+                raise VaekitError(f"{name_of(f)} applies to {' or '.join(owners)} only, not {chosen.label}")
     for name, f in fields.items():
         when = f.metadata.get("when")
         if name in values and when is not None:
             other, allowed = when
             value = values.get(other, _default(chosen.cls, other))
             if value not in allowed:
-                flag = flag_of(fields[other])
-                raise VaekitError(f"{flag_of(f)} applies only with {flag} {' or '.join(map(str, allowed))}, not "
+                flag = name_of(fields[other])
+                raise VaekitError(f"{name_of(f)} applies only with {flag} {' or '.join(map(str, allowed))}, not "
                                   f"{flag} {value}")
 
 

@@ -14,7 +14,6 @@ from vaekit.cli.options import (
     given,
     print_json,
     progress_wanted,
-    refuse_inapplicable,
 )
 from vaekit.data.config import DataConfig
 from vaekit.errors import VaekitError
@@ -22,6 +21,7 @@ from vaekit.models import MODELS
 from vaekit.objectives import OBJECTIVES
 from vaekit.train import distributed
 from vaekit.train.config import TrainConfig
+from vaekit.train.loggers import TRACKERS
 
 #: --help sections, in order: config metadata `group` -> title.
 GROUPS = {
@@ -53,6 +53,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--out", help="run directory (default: runs/DATASET-TIMESTAMP); never overwritten")
     run.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     run.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    run.add_argument("--config", metavar="FILE", help="an experiment file: TOML (see `vaekit config`), or a run's "
+                                                      "config.json or directory to repeat it; options given override it")
+    run.add_argument("--log", action="append", choices=TRACKERS, default=None,
+                     help="also log to an experiment tracker (repeatable): tensorboard (RUN/tensorboard) or mlflow")
+    run.add_argument("--mlflow-uri", metavar="URI", help="MLflow tracking store: a server http://host:port, or a "
+                                                         "local store (default: $MLFLOW_TRACKING_URI, else MLflow's "
+                                                         "default store in the working directory)")
+    run.add_argument("--mlflow-experiment", metavar="NAME", help="MLflow experiment (default: "
+                                                                 "$MLFLOW_EXPERIMENT_NAME, else vaekit)")
+    names = add_run_options(p, groups)
+    p.set_defaults(func=run_train, option_names=names)
+
+
+def add_run_options(p: argparse.ArgumentParser, groups: dict[str, argparse._ArgumentGroup]) -> list[str]:
+    """The options of a run's configuration (data, model, objective, training): `vaekit train`'s and `vaekit
+    config`'s. Returns the config field names added."""
     names = add_config_options(p, [Owner(DataConfig, "data")], "data", groups)
     groups["model"].add_argument("--model", choices=MODELS.names(), default=None,
                                  help="the kind of model (default: vae)")
@@ -61,7 +77,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                      help="the training objective (default: elbo)")
     names += add_config_options(p, _objective_owners(), "objective", groups)
     names += add_config_options(p, [Owner(TrainConfig, "training")], "training", groups)
-    p.set_defaults(func=run_train, option_names=names)
+    return names
 
 
 def _changed_on_resume(args: argparse.Namespace, values: dict[str, object], run) -> list[str]:
@@ -84,17 +100,24 @@ def _changed_on_resume(args: argparse.Namespace, values: dict[str, object], run)
 
 def run_train(args: argparse.Namespace) -> int:
     from vaekit import data as vdata
+    from vaekit.cli.experiment import resolve as resolve_experiment
     from vaekit.objectives import build_objective
     from vaekit.runs import open_run
+    from vaekit.train.loggers import make_loggers
     from vaekit.train.loop import fit
 
     command = ["vaekit", *args.argv]
+    if (args.mlflow_uri or args.mlflow_experiment) and "mlflow" not in (args.log or []):
+        raise VaekitError("--mlflow-uri and --mlflow-experiment apply only with --log mlflow")
     if distributed.launched() and args.out is None:
         raise VaekitError("--out RUN is needed under torchrun, so that every process trains the same run")
     values = given(args, args.option_names)
     if args.resume:
         if args.out is None:
             raise VaekitError("--resume needs --out RUN, the run directory to continue")
+        if args.config:
+            raise VaekitError("--config starts a new run; --resume continues the run in --out with its saved "
+                              "configuration")
         run = open_run(args.out)
         changed = _changed_on_resume(args, values, run)
         if changed:
@@ -106,11 +129,7 @@ def run_train(args: argparse.Namespace) -> int:
         model = MODELS[run.kind](run.model_config)
         splits = run.load_splits()
     else:
-        kind, objective_name = args.model or "vae", args.objective or "elbo"
-        refuse_inapplicable(values, Owner(MODELS[kind].Config, f"--model {kind}"), _model_owners())
-        refuse_inapplicable(values, Owner(OBJECTIVES[objective_name].Config, f"--objective {objective_name}"),
-                            _objective_owners())
-        refuse_inapplicable(values, Owner(TrainConfig, "training"), [])
+        kind, objective_name, values, experiment, _ = resolve_experiment(args, values)  # --config, then options
         data_config = config_from(DataConfig, values)
         train_config = config_from(TrainConfig, values)
         objective = build_objective(objective_name, config_from(OBJECTIVES[objective_name].Config, values))
@@ -118,15 +137,18 @@ def run_train(args: argparse.Namespace) -> int:
         import torch
 
         torch.manual_seed(train_config.seed)  # initialisation is part of the seeded run
+        if experiment is not None:
+            experiment.check_data_shape(splits.data_shape)
         model_config = config_from(MODELS[kind].Config, values, data_shape=splits.data_shape)
         try:
             model = MODELS[kind](model_config)
         except ValueError as e:
             raise VaekitError(f"invalid model: {e}") from None
     out = Path(args.out) if args.out else Path("runs") / f"{Path(splits.name).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    loggers = make_loggers(args.log or [], out, mlflow_uri=args.mlflow_uri, mlflow_experiment=args.mlflow_experiment)
     with distributed.from_environment() as group:
         result = fit(model, splits, train_config, objective, run_dir=out, resume=args.resume,
-                     data_config=data_config, command=command, progress=progress_wanted(args))
+                     data_config=data_config, command=command, progress=progress_wanted(args), loggers=loggers)
     if not group.is_main:  # rank 0 reports for all processes
         return 0
     history = result.history
@@ -152,4 +174,4 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["GROUPS", "add_parser", "run_train"]
+__all__ = ["GROUPS", "add_parser", "add_run_options", "run_train"]

@@ -99,7 +99,8 @@ def gap_split(
     Args:
         x: data [N, *data_shape], as the model sees it.
         num_samples: K for log p(x) and for both ELBOs (the ELBOs average log p(x|z) over the same K samples).
-        steps, lr: the per-datapoint optimisation of q*.
+        steps: Adam steps of the per-datapoint optimisation of q*.
+        lr: its learning rate.
     """
     loc, scale = optimal_posterior(model, x, steps=steps, lr=lr)
     optimal = log_likelihood(model, x, num_samples, proposal=(loc, scale))

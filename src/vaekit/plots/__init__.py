@@ -15,7 +15,8 @@ exactly ``figsize * dpi``.
 
 Modules: `common` (sizes, colours, argument checks, PNG writers), `grids` (Pillow image grids:
 `image_grid`, `reconstructions`, `interpolations`, `manifold`, `traversals`), `charts` (matplotlib figures:
-`latent_map`, `tabular_histograms`, `correlation_matrices`, `training_curves`, `histogram`); this package
+`latent_map`, `tabular_histograms`, `correlation_matrices`, `training_curves`, `histogram`), `overlay`
+(`overlaid_curves`: several runs on shared axes); this package
 re-exports their public functions and constants.
 """
 
@@ -59,6 +60,7 @@ from vaekit.plots.grids import (
     reconstructions,
     traversals,
 )
+from vaekit.plots.overlay import overlaid_curves
 
 __all__ = [
     "correlation_matrices",
@@ -67,6 +69,7 @@ __all__ = [
     "interpolations",
     "latent_map",
     "manifold",
+    "overlaid_curves",
     "reconstructions",
     "tabular_histograms",
     "training_curves",

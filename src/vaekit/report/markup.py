@@ -101,7 +101,7 @@ def _figure(picture: Picture, run_path: Path) -> str:
             f"<figcaption>{caption}</figcaption></figure>")
 
 
-def _page(title: str, lead: str, sections: list[tuple[str, str, str]]) -> str:
+def _page(title: str, lead: str, sections: list[tuple[str, str, str]], css: str = "") -> str:
     nav = "".join(f'<a href="#{key}">{heading}</a>' for key, heading, _ in sections)
     body = "\n".join(f'<section id="{key}"><h2>{heading}</h2>\n{content}\n</section>'
                      for key, heading, content in sections)
@@ -111,7 +111,7 @@ def _page(title: str, lead: str, sections: list[tuple[str, str, str]]) -> str:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
-<style>{_CSS}</style>
+<style>{_CSS}{css}</style>
 </head>
 <body>
 <main>

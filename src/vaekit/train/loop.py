@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from vaekit.train import distributed
 from vaekit.train import state as run_state
 from vaekit.train.config import TrainConfig, learning_rate, resolve_device
 from vaekit.train.fast import applies, step_gradients
+from vaekit.train.loggers import Logger
 from vaekit.train.progress import ProgressBar, progress_bar
 
 
@@ -328,6 +329,7 @@ def fit(
     data_config: DataConfig | None = None,
     command: list[str] | None = None,
     progress: bool = False,
+    loggers: Sequence[Logger] = (),
 ) -> FitResult:
     """Train `model` on `splits.x_train` by minimising `objective`'s loss with Adam; validate every epoch.
 
@@ -346,6 +348,7 @@ def fit(
         data_config: recorded in config.json so that the run's data can be loaded again.
         command: the command line, recorded in config.json.
         progress: show a progress bar on stderr.
+        loggers: experiment trackers told of the start, every saved epoch and the end (`vaekit.train.loggers`).
 
     `fit` turns on `torch.set_flush_denormal(True)` for the process (denormals slow CPU arithmetic).
 
@@ -394,6 +397,10 @@ def fit(
         config, model, optimizer, generator, ema, group, device)
     if group.rank > 0:  # every other process draws its own z (rank 0 keeps the single-process stream)
         torch.manual_seed(config.seed + 7919 * group.rank + progress_state.epoch)
+    loggers = list(loggers) if group.is_main else []  # rank 0 logs for every process
+    for logger in loggers:
+        logger.on_start(run_state.read_json(run_path / run_state.CONFIG) if run_path is not None else
+                        {"train": to_dict(config), "objective": {"name": objective.name, **to_dict(objective.config)}})
 
     # Epochs: train, validate, record, keep the best, checkpoint.
     start = progress_state.epoch + 1
@@ -415,11 +422,15 @@ def fit(
             if writes:
                 run_state.save_checkpoint(run_path, model, optimizer, generator, progress_state,
                                           best_changed=best_changed, ema=ema)
+            for logger in loggers:
+                logger.on_epoch(row, evaluated)
             if bar is not None:
                 bar.epoch_done(epoch, best_by, row)
             if config.patience is not None and epoch - progress_state.best_epoch >= config.patience:
                 break  # early stopping: no better validation figure for `patience` epochs
     if progress_state.best_weights is not None:
         model.load_state_dict(progress_state.best_weights)
+    for logger in loggers:
+        logger.on_end(run_path)
     return FitResult(history=progress_state.history, best_epoch=progress_state.best_epoch,
                      best_valid=progress_state.best_valid, best_by=best_by, pipeline=pipeline, run_dir=run_path)

@@ -1,0 +1,243 @@
+"""Experiment trackers: the hook `fit` calls on rank 0, and loggers for TensorBoard and MLflow.
+
+    fit(model, splits, config, run_dir="runs/x", loggers=[TensorBoardLogger("runs/x/tensorboard")])
+
+A `Logger` hears when training starts (the run's config, as config.json holds it), after every epoch (the row
+of metrics.jsonl, and the model in eval mode with the weights validation saw) and when training ends (the run
+directory, or None). Under torchrun only rank 0's loggers are called. A logger must not change the run: it
+draws pictures on a forked RNG, so a run trained with loggers has the weights of one trained without.
+
+TensorBoard and MLflow are optional extras (`pip install 'vaekit[tensorboard]'`, `pip install 'vaekit[mlflow]'`),
+imported when a logger is made, so that a missing one is a one-line error before training starts.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+import torch
+from torch import Tensor, nn
+
+from vaekit import __version__
+from vaekit.errors import VaekitError
+from vaekit.models import LatentVariableModel, generate
+
+#: metrics.jsonl keys that are timings, shown under "time/" in TensorBoard.
+TIMINGS = ("train_seconds", "epoch_seconds", "images_per_second")
+#: What `--log` accepts.
+TRACKERS = ("tensorboard", "mlflow")
+
+
+class Logger(Protocol):
+    """What the training loop calls; every method may be a no-op."""
+
+    def on_start(self, config: dict[str, Any]) -> None:
+        """Training starts (or resumes): `config` is the run's config.json (or, without a run directory, its
+        "train" and "objective" sections)."""
+
+    def on_epoch(self, row: dict[str, Any], model: nn.Module) -> None:
+        """An epoch ended and was saved: `row` is its metrics.jsonl row; `model` holds the validated weights."""
+
+    def on_end(self, run_dir: Path | None) -> None:
+        """Training ended normally; `run_dir` holds the run's files (None when training kept none)."""
+
+
+def _require(module: str, extra: str, option: str) -> Any:
+    """Import an optional tracker package, or a one-line error naming the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise VaekitError(f"{option} needs the {extra} package, which is not installed; install it with "
+                          f"`pip install 'vaekit[{extra}]'`") from None
+
+
+def flatten(config: dict[str, Any]) -> dict[str, str]:
+    """A run's settings as `section.key` -> text: kind, and the model, objective, data and train sections."""
+    flat = {"kind": str(config.get("kind", ""))} if "kind" in config else {}
+    for section in ("model", "objective", "data", "train"):
+        for key, value in (config.get(section) or {}).items():
+            flat[f"{section}.{key}"] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return flat
+
+
+def sample_grid(model: nn.Module, n: int, seed: int, levels: int | None) -> Tensor | None:
+    """n samples of an image model (the mean of p(x|z)) tiled into one [C, H, W] picture in [0, 1], or None when
+    the model's data are not images. Drawn on a forked RNG: the caller's random state is left as it was."""
+    samples = generate(cast(LatentVariableModel, model), n, mean=True, seed=seed).detach().float().cpu()
+    if samples.dim() != 4 or samples.shape[1] not in (1, 3):
+        return None
+    if levels is None:  # real-valued images: show the samples' own range
+        low, high = samples.min(), samples.max()
+        samples = (samples - low) / (high - low) if high > low else samples - low
+    samples = samples.clamp(0, 1)
+    columns = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    c, h, w = samples.shape[1:]
+    padded = torch.cat([samples, samples.new_zeros(rows * columns - n, c, h, w)])
+    return padded.reshape(rows, columns, c, h, w).permute(2, 0, 3, 1, 4).reshape(c, rows * h, columns * w)
+
+
+class TensorBoardLogger:
+    """Scalars per epoch and a grid of samples every few epochs, as TensorBoard event files in `log_dir`.
+
+    Tags: `train/<term>_nats` and `valid/<figure>_nats` (nats per datapoint), `valid/active_units`,
+    `time/<timing>`, `objective/<setting>` (a KL weight under warm-up); `samples` (image data only) at epoch 1,
+    every `image_every` epochs and the last; the run's config as text under `config`. Steps are epochs, so a
+    resumed run continues its curves.
+    """
+
+    def __init__(self, log_dir: str | Path, *, image_every: int = 10, num_images: int = 64) -> None:
+        module = _require("torch.utils.tensorboard", "tensorboard", "--log tensorboard")
+        self._writer_class = module.SummaryWriter
+        self.log_dir = Path(log_dir)
+        self.image_every, self.num_images = image_every, num_images
+        self._writer: Any = None
+        self._last_epoch = 0
+        self._seed = 0
+        self._levels: int | None = None
+
+    def on_start(self, config: dict[str, Any]) -> None:
+        # Made here, not in __init__: SummaryWriter creates the folder, and the run directory must not exist
+        # before `fit` makes it.
+        self._writer = self._writer_class(log_dir=str(self.log_dir))
+        train = config.get("train") or {}
+        self._last_epoch, self._seed = int(train.get("epochs", 0)), int(train.get("seed", 0))
+        self._levels = (config.get("pipeline") or {}).get("levels")
+        self._writer.add_text("config", "```json\n" + json.dumps(config, indent=2) + "\n```")
+
+    @staticmethod
+    def tag(key: str) -> str:
+        """The TensorBoard tag of a metrics.jsonl key."""
+        if key in TIMINGS:
+            return f"time/{key}"
+        for split in ("train", "valid"):
+            if key.startswith(split + "_"):
+                return f"{split}/{key.removeprefix(split + '_')}"
+        return f"objective/{key}"
+
+    def on_epoch(self, row: dict[str, Any], model: nn.Module) -> None:
+        epoch = int(row["epoch"])
+        for key, value in row.items():
+            if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self._writer.add_scalar(self.tag(key), value, epoch)
+        if epoch == 1 or epoch % self.image_every == 0 or epoch == self._last_epoch:
+            grid = sample_grid(model, self.num_images, self._seed, self._levels)
+            if grid is not None:
+                self._writer.add_image("samples", grid, epoch)
+        self._writer.flush()  # a run stopped later keeps its curves up to here
+
+    def on_end(self, run_dir: Path | None) -> None:
+        self._writer.close()
+
+
+def default_experiment() -> str:
+    """The MLflow experiment runs are logged to: $MLFLOW_EXPERIMENT_NAME, else "vaekit"."""
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME") or "vaekit"
+
+
+class MLflowLogger:
+    """Params (the run's settings), metrics per epoch and, at the end, the run directory's files as artifacts,
+    to an MLflow tracking store.
+
+    `tracking_uri` None follows MLflow's own resolution: $MLFLOW_TRACKING_URI, else MLflow's default local store
+    in the working directory (`mlflow.db` with artifacts under `mlruns/` since MLflow 3; `mlruns/` before), which
+    `mlflow ui` started there shows. A server is `http://host:port`. Metric keys are metrics.jsonl's, with the
+    epoch as the step. A resumed run continues the MLflow run it started (found by the tag `vaekit.run`, the
+    run directory and its creation time); its params are those it started with.
+    """
+
+    def __init__(self, run_dir: str | Path | None, tracking_uri: str | None = None, experiment: str | None = None,
+                 run_name: str | None = None) -> None:
+        _require("mlflow", "mlflow", "--log mlflow")
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri)
+        self.experiment = experiment or default_experiment()
+        self.run_dir = Path(run_dir).resolve() if run_dir is not None else None
+        self.run_name = run_name or (self.run_dir.name if self.run_dir is not None else None)
+        self.run_id: str | None = None
+        atexit.register(self._stopped)
+
+    def _experiment_id(self) -> str:
+        found = self.client.get_experiment_by_name(self.experiment)
+        return found.experiment_id if found is not None else self.client.create_experiment(self.experiment)
+
+    def _existing(self, experiment_id: str, key: str) -> str | None:
+        if "'" in key:  # cannot be quoted in a filter string: start a new MLflow run
+            return None
+        runs = self.client.search_runs([experiment_id], filter_string=f"tags.`vaekit.run` = '{key}'", max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def on_start(self, config: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        experiment_id = self._experiment_id()
+        key = f"{self.run_dir}@{config['created']}" if self.run_dir is not None and "created" in config else None
+        self.run_id = self._existing(experiment_id, key) if key else None
+        if self.run_id is not None:
+            self.client.update_run(self.run_id, status="RUNNING")
+            return
+        tags = {"vaekit.version": __version__}
+        if key:
+            tags.update({"vaekit.run": key, "vaekit.run_dir": str(self.run_dir)})
+        self.run_id = self.client.create_run(experiment_id, run_name=self.run_name, tags=tags).info.run_id
+        params = [Param(k, v) for k, v in flatten(config).items()]
+        for i in range(0, len(params), 100):  # MLflow takes at most 100 params per call
+            self.client.log_batch(self.run_id, params=params[i : i + 100])
+
+    def _run(self) -> str:
+        if self.run_id is None:
+            raise RuntimeError("MLflowLogger: on_start was not called")
+        return self.run_id
+
+    def on_epoch(self, row: dict[str, Any], model: nn.Module) -> None:
+        from mlflow.entities import Metric
+
+        step, now = int(row["epoch"]), _milliseconds()
+        metrics = [Metric(k, float(v), now, step) for k, v in row.items()
+                   if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool)]
+        self.client.log_batch(self._run(), metrics=metrics)
+
+    def on_end(self, run_dir: Path | None) -> None:
+        if run_dir is not None:
+            self.client.log_artifacts(self._run(), str(run_dir))
+        self.client.set_terminated(self._run(), "FINISHED")
+        self.run_id = None
+
+    def _stopped(self) -> None:
+        """At exit, a run that did not end normally is marked KILLED rather than left RUNNING."""
+        if self.run_id is not None:
+            with contextlib.suppress(Exception):  # the process is exiting; the store may be gone
+                self.client.set_terminated(self.run_id, "KILLED")
+
+
+def _milliseconds() -> int:
+    return int(time.time() * 1000)
+
+
+def make_loggers(names: Sequence[str], run_dir: Path | None, *, mlflow_uri: str | None = None,
+                 mlflow_experiment: str | None = None) -> list[Logger]:
+    """The loggers `--log` names (each once): TensorBoard events in RUN/tensorboard, MLflow as `MLflowLogger`."""
+    loggers: list[Logger] = []
+    for name in dict.fromkeys(names):
+        if name == "tensorboard":
+            if run_dir is None:
+                raise VaekitError("--log tensorboard writes into the run directory; give one with --out")
+            loggers.append(TensorBoardLogger(run_dir / "tensorboard"))
+        elif name == "mlflow":
+            loggers.append(MLflowLogger(run_dir, mlflow_uri, mlflow_experiment))
+        else:
+            raise VaekitError(f"--log {name}: not a tracker; choose from {', '.join(TRACKERS)}")
+    return loggers
+
+
+__all__ = ["TRACKERS", "Logger", "MLflowLogger", "TensorBoardLogger", "flatten", "make_loggers", "sample_grid"]
