@@ -145,6 +145,12 @@ def _scalar(value: Any, kind: type, f: dataclasses.Field, source: Source) -> Any
         if choices is not None and value not in choices:
             _fail(source, f, f"{value!r} is not one of {', '.join(choices)}")
         return value
+    else:  # a structured field (dict, list) read from a file: at least of the declared type
+        origin = typing.get_origin(kind) or kind
+        if isinstance(origin, type) and not isinstance(value, origin):
+            _fail(source, f, f"must be a{'n' * (origin.__name__[0] in 'aeiou')} {origin.__name__}, got "
+                             f"{type(value).__name__}")
+        return value
     low, high = f.metadata.get("minimum"), f.metadata.get("maximum")
     if low is not None and value < low:
         _fail(source, f, f"must be at least {low:g}, got {value:g}")
