@@ -131,7 +131,8 @@ def _scalar(value: Any, kind: type, f: dataclasses.Field, source: Source) -> Any
             _fail(source, f, f"must be true or false, got {value!r}")
         return value
     if kind is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or (isinstance(value, float) and not math.isfinite(value)) or value != int(value)):
             _fail(source, f, f"must be a whole number, got {value!r}")
         value = int(value)
     elif kind is float:

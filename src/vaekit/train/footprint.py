@@ -28,15 +28,21 @@ LARGE = 1 << 12
 TRAINING_COPIES = 8
 
 
-def meta_model(kind: str, config: Any) -> nn.Module | None:
-    """The model of `kind` built on the meta device (no memory), or None where the kind cannot be built there."""
+def meta_model(kind: str, config: Any, error: type[VaekitError] = VaekitError) -> nn.Module | None:
+    """The model of `kind` built on the meta device (no memory), or None where the kind cannot be built there (it
+    reads values while it is built). A config that cannot make a model at all is an `error`."""
     from vaekit.models import MODELS
 
     try:
         with torch.device("meta"):
             return MODELS[kind](config)
-    except (RuntimeError, NotImplementedError, TypeError, ValueError):
+    except NotImplementedError:
         return None
+    except (RuntimeError, TypeError, ValueError, OverflowError, MemoryError) as e:
+        if "meta" in str(e):
+            return None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise error(f"invalid model: {first}") from None
 
 
 def _model_bytes(model: nn.Module) -> int:
@@ -79,7 +85,7 @@ def dry_run_bytes(run: Callable[[], object]) -> int | None:
 
 def check_model(kind: str, config: Any, what: str, error: type[VaekitError] = VaekitError) -> None:
     """Refuse a model whose weights alone do not fit (before they are allocated)."""
-    model = meta_model(kind, config)
+    model = meta_model(kind, config, error)
     if model is not None:
         count = sum(p.numel() for p in model.parameters())
         ensure_fits(_model_bytes(model), f"{what} ({count:.3g} parameters)",
