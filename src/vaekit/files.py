@@ -37,8 +37,9 @@ from safetensors.torch import save as save_safetensors_bytes
 from vaekit.errors import FileError, RunError, VaekitError
 from vaekit.limits import ensure_fits, format_bytes, memory_budget
 
-#: Test-only fault injection: "kill@N" (SIGKILL), "ENOSPC@N" (any errno name; "ENOSPC@N+": from the N-th on)
-#: at the N-th file operation of this process, or "trace" (one line per operation on stderr).
+#: Test-only fault injection, a comma-separated list of: "kill@N" (SIGKILL), "ENOSPC@N" (any errno name;
+#: "ENOSPC@N+": from the N-th on) at the N-th file operation of this process; "trace" (one line per operation on
+#: stderr: `vaekit-file-op N OP PATH`).
 FAULT_ENV = "VAEKIT_FAULT"
 _operations = 0
 
@@ -54,17 +55,17 @@ def file_operation(op: str, path: str | Path) -> None:
     if not spec:
         return
     _operations += 1
-    if spec == "trace":
-        print(f"vaekit-file-op {_operations} {op} {path}", file=sys.stderr, flush=True)
-        return
-    kind, _, at = spec.partition("@")
-    onwards = at.endswith("+")
-    n = int(at.rstrip("+"))
-    if _operations == n or (onwards and _operations > n):
-        if kind == "kill":
-            os.kill(os.getpid(), signal.SIGKILL)
-        code = getattr(errno, kind)
-        raise OSError(code, os.strerror(code), str(path))
+    for part in spec.split(","):
+        if part == "trace":
+            print(f"vaekit-file-op {_operations} {op} {path}", file=sys.stderr, flush=True)
+            continue
+        kind, _, at = part.partition("@")
+        n = int(at.rstrip("+"))
+        if _operations == n or (at.endswith("+") and _operations > n):
+            if kind == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            code = getattr(errno, kind)
+            raise OSError(code, os.strerror(code), str(path))
 
 
 # ------------------------------------------------------------------------------------------- OSErrors
@@ -260,9 +261,9 @@ def check_writable(folder: str | Path, needed: int = 0) -> Path:
             st = None
         if st is not None and st.f_bavail * st.f_frsize < needed:
             free = st.f_bavail * st.f_frsize
-            raise FileError(f"writing into {folder} would fail: it needs about {format_bytes(needed)} and "
-                            f"{format_bytes(free)} are free; nothing was written; free some space or choose "
-                            "another place")
+            raise FileError(f"writing into {folder} would fail ({os.strerror(errno.ENOSPC)}: about "
+                            f"{format_bytes(needed)} needed, {format_bytes(free)} free); nothing was written; "
+                            f"{_FIXES[errno.ENOSPC]}")
     remove_stale_temps(folder)
     return folder
 
