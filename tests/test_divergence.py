@@ -83,7 +83,7 @@ def test_standardized_log_density_equals_the_density_on_the_original_scale():
     # the original scale x = m + s x' is N(x; m + s b, S C S). The estimate with the exact posterior is exact.
     model, marginal = linear_gaussian(data_dim=5, latent_dim=2, sigma=0.5, seed=3)
     rng = np.random.default_rng(4)
-    x_train = torch.tensor(rng.normal(size=(400, 5)) * [1e3, 2.0, 1e-2, 5e5, 1.0] + [7.0, -3e4, 0.5, 1e6, 0.0])
+    x_train = torch.tensor(rng.normal(size=(400, 5)) * [1e3, 2.0, 0.1, 50.0, 1.0] + [7.0, -3e4, 0.5, 1e3, 0.0])
     pipeline = Pipeline.resolve("table", "gaussian-fixed", None, binary_likelihood=False, continuous_likelihood=True,
                                 binarize=None, dequantize=None, seed=0, standardize=True, x_train=x_train.float())
     m, s = np.array(pipeline.mean), np.array(pipeline.std)
