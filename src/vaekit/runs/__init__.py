@@ -94,7 +94,7 @@ def read_config(path: Path) -> tuple[dict, str, Any, DataConfig, TrainConfig, Ob
                        "edited or made by a newer version")
     config = _upgrade(config)
     kind = config.get("kind")
-    if kind not in MODELS:
+    if not isinstance(kind, str) or kind not in MODELS:
         raise RunError(f"{path}: kind {kind!r} is not a model kind of this vaekit ({', '.join(MODELS.names())}); "
                        "the file was edited or made by another version")
     model_config = validate(config_class(kind), _section(config, "model", path), Source.file(path, "model"))
@@ -103,7 +103,7 @@ def read_config(path: Path) -> tuple[dict, str, Any, DataConfig, TrainConfig, Ob
     pipeline = validate(Pipeline, _section(config, "pipeline", path), Source.file(path, "pipeline"))
     settings = dict(_section(config, "objective", path))
     name = settings.pop("name", None)
-    if name not in OBJECTIVES:
+    if not isinstance(name, str) or name not in OBJECTIVES:
         raise RunError(f"{path}: objective.name {name!r} is not one of {', '.join(OBJECTIVES.names())}; restore "
                        "the file or train again")
     objective = build_objective(name, settings, Source.file(path, "objective"))
