@@ -226,7 +226,7 @@ def test_safetensors(data, trained, tmp_path):
         _check(open_run, run)
         model = vaekit.VAE(open_run(trained).model_config)
         optimizer = torch.optim.Adam(model.parameters())
-        _check(lambda p: run_state.load_checkpoint(p.parent, model, optimizer, torch.Generator()), path)
+        _check(lambda p, m=model, o=optimizer: run_state.load_checkpoint(p.parent, m, o, torch.Generator()), path)
         path.write_bytes(original)
 
 

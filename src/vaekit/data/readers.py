@@ -204,7 +204,7 @@ def _npy_header(f: BinaryIO, size: int, path: Path, what: str) -> None:
             shape, _, dtype = np.lib.format.read_array_header_2_0(f)
         else:
             raise ValueError(f"format version {version[0]}.{version[1]} is not read (save with numpy.save)")
-    except Exception as e:  # numpy parses the header with Python's tokenizer: any of its errors on hostile bytes
+    except Exception as e:  # noqa: BLE001 - numpy parses the header with Python's tokenizer: any of its errors
         raise DataError(f"{path}: not a readable .npy {what} ({type(e).__name__}: {e}); {fix}") from None
     if dtype.hasobject:
         raise DataError(f"{path}: holds Python objects (a pickle), which vaekit never loads; {fix}")
