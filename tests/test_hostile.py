@@ -297,7 +297,9 @@ def test_a_run_with_no_completed_epoch_restarts_with_the_same_command(tmp_path, 
     assert "--resume" in _error(fixed, capsys)  # now it has epochs: never overwritten
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
+    (tmp_path / "other" / ".draft.abcd1234.tmp").write_text("also mine")
     assert "notes.txt" in _error(["train", "--out", str(tmp_path / "other"), *TINY], capsys)
+    assert sorted(p.name for p in (tmp_path / "other").iterdir()) == [".draft.abcd1234.tmp", "notes.txt"]
 
 
 def test_default_run_names_are_unique(tmp_path, monkeypatch, capsys):

@@ -185,6 +185,11 @@ def remove(path: str | Path) -> None:
         raise file_error(e, "removing", path) from None
 
 
+def is_temp_name(name: str) -> bool:
+    """Whether a file name is one of `atomic_write`'s temp files."""
+    return _TEMP.fullmatch(name) is not None
+
+
 def remove_stale_temps(folder: str | Path) -> list[Path]:
     """Remove the temp files of writes that were killed (no process holds their lock); returns them."""
     folder = Path(folder)
@@ -194,7 +199,7 @@ def remove_stale_temps(folder: str | Path) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
-        if not _TEMP.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
+        if not is_temp_name(entry.name) or not entry.is_file(follow_symlinks=False):
             continue
         try:
             fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -424,6 +429,6 @@ def check_tensors(path: str | Path, tensors: Mapping[str, torch.Tensor], referen
 
 
 __all__ = ["FAULT_ENV", "LOCK", "atomic_write", "check_tensors", "check_writable", "file_error", "file_operation",
-           "load_tensors", "lock_folder", "make_dir", "open_regular", "read_json", "read_regular", "read_tensors",
+           "is_temp_name", "load_tensors", "lock_folder", "make_dir", "open_regular", "read_json", "read_regular", "read_tensors",
            "remove", "remove_stale_temps", "save_tensors", "tensors_metadata", "tensors_to_bytes", "unique_dir",
            "write_json"]

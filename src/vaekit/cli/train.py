@@ -118,7 +118,8 @@ def run_train(args: argparse.Namespace) -> int:
         if completed_epochs(args.out) == 0:  # nothing completed: start afresh, from its saved configs if any
             resume = False
             saved = _saved_run(Path(args.out)) if (Path(args.out) / "config.json").is_file() else None
-            print(f"vaekit train: {args.out} has no completed epoch; starting it afresh", file=sys.stderr)
+            if distributed.is_main_process():
+                print(f"vaekit train: {args.out} has no completed epoch; starting it afresh", file=sys.stderr)
     if resume:
         run = open_run(args.out)
         changed = _changed_on_resume(args, values, run)

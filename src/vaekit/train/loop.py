@@ -227,6 +227,8 @@ def _open_run_directory(run_path: Path | None, resume: bool, writes: bool, new_c
         if writes:
             make_dir(run_path)
             _LOCKS.get().enter_context(lock_folder(run_path, "this run"))
+            if not resume:
+                run_state.claim_new_run(run_path)  # before anything in the folder is touched
             check_writable(run_path, _checkpoint_bytes(model, ema))
         if run_path is not None and resume:
             progress = run_state.load_checkpoint(run_path, model, optimizer, generator, ema)
@@ -236,7 +238,6 @@ def _open_run_directory(run_path: Path | None, resume: bool, writes: bool, new_c
             if saved.get("train") != to_dict(config):  # --epochs or --device changed: record it
                 write_json(run_path / run_state.CONFIG, {**saved, "train": to_dict(config)})
         elif writes:
-            run_state.claim_new_run(run_path)
             write_json(run_path / run_state.CONFIG, new_config())
     except VaekitError as e:  # the other processes must hear of it, or they would wait for rank 0
         failure = e
@@ -419,11 +420,12 @@ def fit(
         config: optimiser, epochs, seed, preprocessing.
         objective: what to maximise (default: the plain ELBO); the best epoch is the one with the best
             validation `objective.validation_figure`.
-        run_dir: where to write config.json, model.safetensors (best weights), the resumable state and
-            metrics.jsonl after every epoch; None trains in memory only. A non-empty directory is refused unless
-            `resume` is set.
-        resume: continue the run in `run_dir` from its last completed epoch up to `config.epochs`; on CPU with the
-            same seed this ends with the same weights as an uninterrupted run.
+        run_dir: where to write config.json and, after every epoch, the checkpoint (one file, committed atomically)
+            and its exports model.safetensors (best weights) and metrics.jsonl (`vaekit.train.state`); None trains in
+            memory only. A directory holding a run with a completed epoch is refused unless `resume` is set; one
+            whose run never completed an epoch is started afresh. The directory is locked while `fit` runs.
+        resume: continue the run in `run_dir` from its last completed epoch up to `config.epochs` (from the start
+            when it has none); on CPU with the same seed this ends with the same weights as an uninterrupted run.
         data_config: recorded in config.json so that the run's data can be loaded again.
         command: the command line, recorded in config.json.
         progress: show a progress bar on stderr.

@@ -36,6 +36,7 @@ from vaekit.files import (
     LOCK,
     atomic_write,
     check_tensors,
+    is_temp_name,
     load_tensors,
     open_regular,
     read_json,
@@ -145,10 +146,9 @@ def completed_epochs(run_dir: str | Path) -> int:
 
 def claim_new_run(path: Path) -> None:
     """Make `path` (created, and locked by the caller) ready for a new run: refuse a run with a completed epoch or
-    a folder holding other files; remove what a run that never completed an epoch left (config.json, temp files
-    of killed writes), so that the same command starts it again."""
-    remove_stale_temps(path)
-    names = sorted(p.name for p in path.iterdir())
+    a folder holding other files (touching nothing); remove the temp files of killed writes that a run which never
+    completed an epoch left, so that the same command starts it again (its config.json is then replaced)."""
+    names = sorted(p.name for p in path.iterdir() if not is_temp_name(p.name))
     if CHECKPOINT in names or LEGACY_STATE in names or LEGACY_STATE_JSON in names:
         epochs = completed_epochs(path)
         raise RunError(f"{path}: already holds a run with {epochs} completed epoch{'s' * (epochs != 1)}; pass "
@@ -158,6 +158,7 @@ def claim_new_run(path: Path) -> None:
         shown = ", ".join(foreign[:3] or [CONFIG]) + (", ..." if len(foreign) > 3 else "")
         raise RunError(f"{path}: already exists and holds other files ({shown}); choose another --out (an existing "
                        "run directory is never overwritten)")
+    remove_stale_temps(path)
 
 
 def _is_run_config(path: Path) -> bool:
