@@ -225,6 +225,8 @@ def _open_run_directory(run_path: Path | None, resume: bool, writes: bool, new_c
     progress = run_state.Progress()
     try:
         if writes:
+            if not resume and run_path.is_dir():
+                run_state.claim_new_run(run_path, clean=False)  # a folder of other files gets no lock file either
             make_dir(run_path)
             _LOCKS.get().enter_context(lock_folder(run_path, "this run"))
             if not resume:

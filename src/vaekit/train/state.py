@@ -144,7 +144,7 @@ def completed_epochs(run_dir: str | Path) -> int:
     return 0
 
 
-def claim_new_run(path: Path) -> None:
+def claim_new_run(path: Path, *, clean: bool = True) -> None:
     """Make `path` (created, and locked by the caller) ready for a new run: refuse a run with a completed epoch or
     a folder holding other files (touching nothing); remove the temp files of killed writes that a run which never
     completed an epoch left, so that the same command starts it again (its config.json is then replaced)."""
@@ -158,7 +158,8 @@ def claim_new_run(path: Path) -> None:
         shown = ", ".join(foreign[:3] or [CONFIG]) + (", ..." if len(foreign) > 3 else "")
         raise RunError(f"{path}: already exists and holds other files ({shown}); choose another --out (an existing "
                        "run directory is never overwritten)")
-    remove_stale_temps(path)
+    if clean:
+        remove_stale_temps(path)
 
 
 def _is_run_config(path: Path) -> bool:
