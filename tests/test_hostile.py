@@ -219,6 +219,9 @@ def test_headers_claiming_terabytes_are_refused_before_allocating(tmp_path):
     idx.write_bytes(struct.pack(">4B3I", 0, 0, 8, 3, 4_000_000_000, 1_000_000, 1_000_000))
     with pytest.raises(DataError, match="declares shape"):
         read_idx(idx)
+    idx.write_bytes(struct.pack(">4B", 0, 0, 8, 40) + b"\xff" * 160)  # 40 dimensions of 2^32 - 1 (found by fuzzing)
+    with pytest.raises(DataError, match="declares shape"):
+        read_idx(idx)
     png = tmp_path / "pngs" / "big.png"
     png.parent.mkdir()
     Image.new("L", (4, 4)).save(png)

@@ -63,7 +63,10 @@ def memory_budget() -> int:
 
 
 def format_bytes(n: float) -> str:
-    """1536 -> '1.5 KiB'; sizes in binary units, three significant digits."""
+    """1536 -> '1.5 KiB'; sizes in binary units, three significant digits (header sizes can be astronomical)."""
+    if n >= 1 << 70:  # beyond floats' comfort: whole PiB as an integer
+        pib = int(n) >> 50
+        return f"{pib:.3g} PiB" if pib < 10**300 else f"about 10^{len(str(pib)) - 1} PiB"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if abs(n) < 1024 or unit == "PiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
