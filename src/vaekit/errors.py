@@ -13,6 +13,7 @@ class RunError(VaekitError):
     """A run directory that is missing, incomplete, inconsistent, or would be overwritten."""
 
 
-class FileError(VaekitError):
+class FileError(VaekitError, OSError):
     """A filesystem operation that failed (no space left, read-only, permission denied, a folder where a file
-    should be): what failed, on which path, what was kept, and what to do. Made by `vaekit.files.file_error`."""
+    should be): what failed, on which path, what was kept, and what to do. Made by `vaekit.files.file_error`; also
+    an OSError, as code that writes files expects."""

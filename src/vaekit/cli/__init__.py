@@ -63,7 +63,7 @@ def _main(argv: Sequence[str] | None) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit-time flush from failing again
         return 141
     except (VaekitError, OSError, MemoryError) as e:
-        if isinstance(e, OSError):  # one that no layer below named: still one line, never a traceback
+        if isinstance(e, OSError) and not isinstance(e, VaekitError):  # one no layer below named: still one line
             e = file_error(e, "a file operation on", None, "every file vaekit finished writing is complete (each is "
                            "written atomically)")
         elif isinstance(e, MemoryError):
