@@ -19,9 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
+# The dev extra installs Hypothesis (`make test` does); an environment without it says so in the summary.
+pytest.importorskip("hypothesis", reason="Hypothesis is not installed: pip install -e '.[dev]' to run the fuzz suite")
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 import vaekit
 from vaekit.data import load, readers
