@@ -75,7 +75,7 @@ def test_train_evaluate_sample_reconstruct_encode(case, tmp_path, capsys):
     code, out, err = _run(["train", "--data", data, "--out", str(run), *TINY, *options, "--json"], capsys)
     assert code == 0, err
     assert json.loads(out)["epochs"] == 2
-    for name in ("config.json", "model.safetensors", "state.safetensors", "state.json", "metrics.jsonl"):
+    for name in ("config.json", "model.safetensors", "checkpoint.safetensors", "metrics.jsonl"):
         assert (run / name).is_file()
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2] and all(np.isfinite(r["valid_elbo_nats"]) for r in rows)
@@ -116,7 +116,7 @@ def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path
     assert _run(["train", *common, "--epochs", "2", "--out", str(tmp_path / "part")], capsys)[0] == 0
     code, _, err = _run(["train", "--out", str(tmp_path / "part"), "--resume", "--epochs", "4"], capsys)
     assert code == 0, err
-    for name in ("state.safetensors", "model.safetensors"):
+    for name in ("checkpoint.safetensors", "model.safetensors"):
         full, part = load_file(tmp_path / "full" / name), load_file(tmp_path / "part" / name)
         assert full.keys() == part.keys()
         for key in full:

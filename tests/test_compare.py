@@ -137,7 +137,7 @@ def test_problems_with_a_runs_files_are_flagged_not_fatal(runs, tmp_path, capsys
     (normal / "evaluation.json").write_text("{broken")
     (mixture / "metrics.jsonl").unlink()
     (hvae / "evaluation.json").unlink()
-    (hvae / "evaluations").mkdir()  # files another vaekit may add are left alone
+    (hvae / "evaluations").mkdir(exist_ok=True)  # the kept evaluations: compare reads evaluation.json only
     (hvae / "evaluations" / "test-K1000.json").write_text('{"log_likelihood": 1e9}')
     result = _json([str(normal), str(mixture), str(hvae)], capsys)
     flags = "\n".join(result["flags"])

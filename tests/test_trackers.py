@@ -87,14 +87,14 @@ def test_tensorboard_events_hold_the_metrics_and_the_samples(logged):
         np.testing.assert_allclose([e.value for e in logged_values], [row[key] for row in rows], rtol=1e-6,
                                    atol=1e-6, err_msg=key)
     # Samples at epoch 1, at the last epoch of each session (3, then 4): the grid drawn from the weights of
-    # that epoch; at epoch 4 those are in state.safetensors.
+    # that epoch; at epoch 4 those are in checkpoint.safetensors.
     images = events.Images("samples")
     assert [image.step for image in images] == [1, 3, 4]
     last = images[-1]
     with Image.open(io.BytesIO(last.encoded_image_string)) as picture:
         shown = np.asarray(picture.convert("L"), dtype=np.float64) / 255
     model = open_run(run).model
-    state = load_file(run / "state.safetensors")
+    state = load_file(run / "checkpoint.safetensors")
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
     grid = sample_grid(model.eval(), 64, seed=2, levels=17)
     assert shown.shape == (last.height, last.width) == tuple(grid.shape[1:]) == (64, 64)
@@ -127,7 +127,7 @@ def test_mlflow_holds_the_params_metrics_and_artifacts(logged):
         np.testing.assert_allclose([m.value for m in history], [row[key] for row in rows], rtol=1e-12, err_msg=key)
     assert Path(run.info.artifact_uri.removeprefix("file://")).is_relative_to(logged["root"] / "mlruns")
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"config.json", "metrics.jsonl", "model.safetensors", "state.json", "tensorboard"} <= artifacts
+    assert {"config.json", "metrics.jsonl", "model.safetensors", "checkpoint.safetensors", "tensorboard"} <= artifacts
     local = Path(client.download_artifacts(run.info.run_id, "metrics.jsonl", str(logged["root"] / "download")))
     assert local.read_text() == (run_dir / "metrics.jsonl").read_text()
 

@@ -34,7 +34,7 @@ def _tiny_splits() -> vaekit.data.Splits:
 
 
 def _current_weights(run) -> dict[str, np.ndarray]:
-    return {k.removeprefix("model."): v for k, v in load_file(run / "state.safetensors").items()
+    return {k.removeprefix("model."): v for k, v in load_file(run / "checkpoint.safetensors").items()
             if k.startswith("model.")}
 
 
@@ -50,7 +50,7 @@ def test_the_moving_average_is_what_is_kept(tmp_path):
 
     thetas = [_current_weights(train(t, 0.0, f"plain{t}").run_dir) for t in (1, 2, 3)]
     result = train(3, 0.5, "ema")
-    state = load_file(tmp_path / "ema" / "state.safetensors")
+    state = load_file(tmp_path / "ema" / "checkpoint.safetensors")
     for key in thetas[0]:
         expected = 0.25 * thetas[0][key] + 0.25 * thetas[1][key] + 0.5 * thetas[2][key]
         np.testing.assert_allclose(state[f"ema.module.{key}"], expected, rtol=1e-5, atol=1e-6, err_msg=key)
@@ -79,13 +79,13 @@ def test_resume_is_exact_with_schedules_and_the_moving_average(options, tmp_path
     assert main(["train", *common, "--epochs", "2", "--out", str(tmp_path / "part")]) == 0
     assert main(["train", *common, "--epochs", "4", "--out", str(tmp_path / "part"), "--resume"]) == 0
     capsys.readouterr()
-    for name in ("state.safetensors", "model.safetensors"):
+    for name in ("checkpoint.safetensors", "model.safetensors"):
         full, part = load_file(tmp_path / "full" / name), load_file(tmp_path / "part" / name)
         assert full.keys() == part.keys()
         for key in full:
             np.testing.assert_array_equal(full[key], part[key], err_msg=f"{name}:{key}")
     if "--ema-decay" in options:
-        assert any(k.startswith("ema.") for k in load_file(tmp_path / "full" / "state.safetensors"))
+        assert any(k.startswith("ema.") for k in load_file(tmp_path / "full" / "checkpoint.safetensors"))
     rows = [json.loads(r) for r in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     assert all(math.isfinite(r["valid_elbo_nats"]) for r in rows)
 

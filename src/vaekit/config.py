@@ -132,7 +132,8 @@ def _scalar(value: Any, kind: type, f: dataclasses.Field, source: Source) -> Any
             _fail(source, f, f"must be true or false, got {value!r}")
         return value
     if kind is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or (isinstance(value, float) and not math.isfinite(value)) or value != int(value)):
             _fail(source, f, f"must be a whole number, got {value!r}")
         value = int(value)
     elif kind is float:
@@ -145,6 +146,12 @@ def _scalar(value: Any, kind: type, f: dataclasses.Field, source: Source) -> Any
         choices = choices_of(f)
         if choices is not None and value not in choices:
             _fail(source, f, f"{value!r} is not one of {', '.join(choices)}")
+        return value
+    else:  # a structured field (dict, list) read from a file: at least of the declared type
+        origin = typing.get_origin(kind) or kind
+        if isinstance(origin, type) and not isinstance(value, origin):
+            _fail(source, f, f"must be a{'n' * (origin.__name__[0] in 'aeiou')} {origin.__name__}, got "
+                             f"{type(value).__name__}")
         return value
     low, high = f.metadata.get("minimum"), f.metadata.get("maximum")
     if low is not None and value < low:

@@ -1,4 +1,4 @@
-"""Errors that reach the user as one line on stderr and exit code 2 (see `vaekit.cli`)."""
+"""Errors that reach the user as one line on stderr and a non-zero exit code (see `vaekit.cli`)."""
 
 
 class VaekitError(Exception):
@@ -11,3 +11,9 @@ class DataError(VaekitError):
 
 class RunError(VaekitError):
     """A run directory that is missing, incomplete, inconsistent, or would be overwritten."""
+
+
+class FileError(VaekitError, OSError):
+    """A filesystem operation that failed (no space left, read-only, permission denied, a folder where a file
+    should be): what failed, on which path, what was kept, and what to do. Made by `vaekit.files.file_error`; also
+    an OSError, as code that writes files expects."""

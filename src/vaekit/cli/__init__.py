@@ -1,6 +1,8 @@
 """The `vaekit` command: a thin shell over the library. The only package that reads argv or prints.
 
-Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback), 130 interrupted.
+Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback), 74 a filesystem fault (no space
+left, read-only, permission denied: one line saying what failed, on which path, what was kept and what to do),
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from collections.abc import Sequence
 from vaekit import __version__
 from vaekit.cli import compare, evaluate, experiment, outputs, train
 from vaekit.cli.options import EXIT_USAGE, Parser
-from vaekit.errors import VaekitError
+from vaekit.errors import FileError, VaekitError
+from vaekit.files import file_error
 from vaekit.train import distributed
+
+EXIT_IO = 74  # sysexits.h EX_IOERR: a filesystem fault, not bad input
 
 
 def build_parser() -> Parser:
@@ -44,25 +49,33 @@ def _main(argv: Sequence[str] | None) -> int:
     except SystemExit as e:  # --help, --version, usage errors: argparse has printed what it had to
         return int(e.code or 0)
     args.argv = argv  # recorded in a run's config.json
-    for name in ("n", "importance_samples", "limit", "gaps", "gap_steps"):
+    for name, least in (("n", 1), ("importance_samples", 1), ("limit", 1), ("gaps", 1), ("gap_steps", 1),
+                        ("seed", 0), ("split_seed", 0)):
         value = getattr(args, name, None)
-        if value is not None and value < 1:
-            print(f"vaekit {args.command}: error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
+        if value is not None and value < least:
+            flag = "-n" if name == "n" else f"--{name.replace('_', '-')}"
+            print(f"vaekit {args.command}: error: {flag}: must be at least {least}, got {value}", file=sys.stderr)
             return EXIT_USAGE
     try:
         if distributed.launched() and args.command != "train":
             raise VaekitError("only `vaekit train` runs under torchrun (data-parallel); run this command as one "
                               "process")
         return args.func(args)
-    except VaekitError as e:
-        if distributed.is_main_process():  # under torchrun every process fails alike; rank 0 says why
-            print(f"vaekit {args.command}: error: {e}", file=sys.stderr)
-        else:
-            distributed.wait_for_main_to_report()
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"vaekit {args.command}: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # `vaekit ... | head`: the reader left; stop quietly, as Unix tools do
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit-time flush from failing again
         return 141
+    except (VaekitError, OSError, MemoryError) as e:
+        if isinstance(e, OSError) and not isinstance(e, VaekitError):  # one no layer below named: still one line
+            e = file_error(e, "a file operation on", None, "every file vaekit finished writing is complete (each is "
+                           "written atomically)")
+        elif isinstance(e, MemoryError):
+            e = VaekitError("out of memory; use smaller sizes (--hidden, --latent-dim, --batch-size, -n) or a "
+                            "machine with more memory")
+        if distributed.is_main_process():  # under torchrun every process fails alike; rank 0 says why
+            print(f"vaekit {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        else:
+            distributed.wait_for_main_to_report()
+        return EXIT_IO if isinstance(e, FileError) else EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"vaekit {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -4,6 +4,7 @@ estimators on a dataset)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from vaekit.cli.options import print_json, progress_bar, progress_wanted
 
@@ -22,6 +23,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws of z (default 0)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--force", action="store_true",
+                   help="compute again an evaluation with the same split, K, limit and seed (replacing its file)")
     p.set_defaults(func=run_evaluate)
 
     p = sub.add_parser("baselines", help="classic density estimators' test log-likelihood on a dataset")
@@ -33,17 +36,54 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_baselines)
 
 
+#: Every evaluation of a run is kept here, one file per split, K, limit and seed; evaluation.json is the latest.
+EVALUATIONS = "evaluations"
+LATEST = "evaluation.json"
+
+
+def evaluation_name(split: str, num_samples: int, limit: int | None = None, seed: int = 0) -> str:
+    """The file name that keeps one evaluation: `test-K1000.json`, `valid-K50-limit100-seed3.json`."""
+    return f"{split}-K{num_samples}" + (f"-limit{limit}" if limit else "") + (f"-seed{seed}" if seed else "") + ".json"
+
+
+def _keep_latest(run_path: Path) -> None:
+    """Keep the evaluation in evaluation.json under its own name before evaluation.json is replaced (runs evaluated
+    before evaluations/ existed hold their only copy there)."""
+    from vaekit.errors import RunError
+    from vaekit.files import atomic_write, read_json, read_regular
+
+    latest = run_path / LATEST
+    if not latest.is_file():
+        return
+    try:
+        old = read_json(latest)
+        name = evaluation_name(str(old["split"]), int(old["importance_samples"]), None, int(old.get("seed") or 0))
+    except (RunError, KeyError, TypeError, ValueError):
+        name = "previous-evaluation.json"
+    kept = run_path / EVALUATIONS / name
+    if not kept.exists():
+        atomic_write(kept, read_regular(latest))
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
-    from vaekit.files import write_json
+    from vaekit.errors import VaekitError
+    from vaekit.files import check_writable, write_json
     from vaekit.runs import open_run
     from vaekit.runs.evaluate import evaluate_run
 
     run = open_run(args.run)
+    keyed = run.path / EVALUATIONS / evaluation_name(args.split, args.importance_samples, args.limit, args.seed)
+    if keyed.exists() and not args.force:
+        raise VaekitError(f"{keyed}: this run has an evaluation with the same split, K, limit and seed; pass --force "
+                          "to compute it again (other evaluations are kept either way)")
+    check_writable(run.path / EVALUATIONS)  # before minutes of computing
+    _keep_latest(run.path)
     with progress_bar(progress_wanted(args), f"log p(x), K = {args.importance_samples}") as on_batch:
         figures = evaluate_run(run, split=args.split, num_samples=args.importance_samples, limit=args.limit,
                                gap_points=args.gaps or 0, gap_steps=args.gap_steps, probe=args.probe,
                                baselines=args.baselines, on_batch=on_batch, device=args.device, seed=args.seed)
-    write_json(run.path / "evaluation.json", figures)
+    write_json(keyed, figures)
+    write_json(run.path / LATEST, figures)
     if args.json:
         print_json({k: v for k, v in figures.items() if k != "per_datapoint"})
         return 0
@@ -80,7 +120,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print("  linear probe              -    the data has no labels")
     if f.get("baselines"):
         print_baselines(f["baselines"], model=(f["log_likelihood"], f["log_likelihood_stderr"]))
-    print(f"written: {run.path / 'evaluation.json'}")
+    print(f"written: {run.path / LATEST} and {keyed}")
     return 0
 
 

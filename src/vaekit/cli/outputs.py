@@ -11,7 +11,7 @@ import torch
 
 from vaekit.cli.options import print_json, refuse_existing
 from vaekit.errors import VaekitError
-from vaekit.files import atomic_write
+from vaekit.files import atomic_write, check_writable
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -93,11 +93,15 @@ def run_sample(args: argparse.Namespace) -> int:
     from vaekit import plots
     from vaekit.models import generate
     from vaekit.runs import open_run
+    from vaekit.train.footprint import check_sampling
 
     run = open_run(args.run)
     image = len(run.model_config.data_shape) == 3
     path = _default_output(run.path, "samples", args.out, args.force, image)
-    x = generate(run.model, args.n, mean=not args.draw, seed=args.seed).numpy()
+    check_sampling(run.kind, run.model_config, args.n, f"sample -n {args.n}")
+    check_writable(path.parent)
+    # Samples in the data's own units (standardized data is mapped back).
+    x = run.pipeline.restore(generate(run.model, args.n, mean=not args.draw, seed=args.seed)).numpy()
     if path.suffix == ".png":
         if not image:
             raise VaekitError(f"{path}: this run's data is not images; write samples to .csv or .npy")
@@ -117,6 +121,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     if len(run.model_config.data_shape) != 3:
         raise VaekitError(f"{args.run}: reconstruct draws pictures, and this run's data is not images")
     path = _default_output(run.path, "reconstructions", args.out, args.force, True)
+    check_writable(path.parent)
     splits = run.load_splits()
     x = run.pipeline.fixed(getattr(splits, f"x_{args.split}")[: args.n], args.split)
     with torch.inference_mode(), torch.random.fork_rng(devices=[]):
@@ -137,6 +142,7 @@ def run_encode(args: argparse.Namespace) -> int:
     if out.suffix != ".npz":
         raise VaekitError(f"{out}: --out must end in .npz")
     refuse_existing(out, args.force)
+    check_writable(out.parent)
     splits = (run.load_splits() if args.data is None else
               vdata.load(args.data, seed=run.data_config.split_seed, image_size=run.data_config.image_size))
     if tuple(splits.data_shape) != tuple(run.model_config.data_shape):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from vaekit.cli.options import (
     Owner,
@@ -98,13 +100,27 @@ def _changed_on_resume(args: argparse.Namespace, values: dict[str, object], run)
     return changed
 
 
+def _saved_run(out: Path):
+    """The configs of the run in `out` (config.json read through the schema), as `_changed_on_resume` reads them."""
+    from vaekit.runs import read_config
+
+    _, kind, model_config, data_config, train_config, objective, _ = read_config(out / "config.json")
+    return SimpleNamespace(kind=kind, model_config=model_config, data_config=data_config, train_config=train_config,
+                           objective=objective)
+
+
 def run_train(args: argparse.Namespace) -> int:
+    import torch
+
     from vaekit import data as vdata
     from vaekit.cli.experiment import resolve as resolve_experiment
+    from vaekit.files import unique_dir
     from vaekit.objectives import build_objective
     from vaekit.runs import open_run
+    from vaekit.train.footprint import check_training
     from vaekit.train.loggers import make_loggers
     from vaekit.train.loop import fit
+    from vaekit.train.state import completed_epochs
 
     command = ["vaekit", *args.argv]
     if (args.mlflow_uri or args.mlflow_experiment) and "mlflow" not in (args.log or []):
@@ -112,12 +128,22 @@ def run_train(args: argparse.Namespace) -> int:
     if distributed.launched() and args.out is None:
         raise VaekitError("--out RUN is needed under torchrun, so that every process trains the same run")
     values = given(args, args.option_names)
-    if args.resume:
+    resume = args.resume
+    saved = None
+    if resume:
         if args.out is None:
             raise VaekitError("--resume needs --out RUN, the run directory to continue")
         if args.config:
             raise VaekitError("--config starts a new run; --resume continues the run in --out with its saved "
                               "configuration")
+        if not Path(args.out).is_dir():
+            raise VaekitError(f"{args.out}: no such run directory; drop --resume to start a new run there")
+        if completed_epochs(args.out) == 0:  # nothing completed: start afresh, from its saved configs if any
+            resume = False
+            saved = _saved_run(Path(args.out)) if (Path(args.out) / "config.json").is_file() else None
+            if distributed.is_main_process():
+                print(f"vaekit train: {args.out} has no completed epoch; starting it afresh", file=sys.stderr)
+    if resume:
         run = open_run(args.out)
         changed = _changed_on_resume(args, values, run)
         if changed:
@@ -129,25 +155,43 @@ def run_train(args: argparse.Namespace) -> int:
         model = MODELS[run.kind](run.model_config)
         splits = run.load_splits()
     else:
-        kind, objective_name, values, experiment, _ = resolve_experiment(args, values)  # --config, then options
-        data_config = config_from(DataConfig, values)
-        train_config = config_from(TrainConfig, values)
-        objective = build_objective(objective_name, config_from(OBJECTIVES[objective_name].Config, values))
+        experiment = None
+        if saved is not None:
+            changed = _changed_on_resume(args, values, saved)
+            if changed:
+                raise VaekitError(f"{', '.join(changed)}: {args.out} was started with another configuration; drop "
+                                  "--resume to start it with this one")
+            kind, data_config, objective = saved.kind, saved.data_config, saved.objective
+            train_config = dataclasses.replace(saved.train_config, **{k: values[k] for k in RESUMABLE if k in values})
+        else:
+            kind, objective_name, values, experiment, _ = resolve_experiment(args, values)  # --config, then options
+            data_config = config_from(DataConfig, values)
+            train_config = config_from(TrainConfig, values)
+            objective = build_objective(objective_name, config_from(OBJECTIVES[objective_name].Config, values))
         splits = vdata.load(data_config.data, seed=data_config.split_seed, image_size=data_config.image_size)
-        import torch
-
         torch.manual_seed(train_config.seed)  # initialisation is part of the seeded run
-        if experiment is not None:
-            experiment.check_data_shape(splits.data_shape)
-        model_config = config_from(MODELS[kind].Config, values, data_shape=splits.data_shape)
+        if saved is not None:
+            model_config = saved.model_config
+            if tuple(model_config.data_shape) != tuple(splits.data_shape):
+                raise VaekitError(f"{args.out}: the run was started on data of shape {model_config.data_shape}, but "
+                                  f"{data_config.data} now has shape {tuple(splits.data_shape)}; pass the original data")
+        else:
+            if experiment is not None:
+                experiment.check_data_shape(splits.data_shape)
+            model_config = config_from(MODELS[kind].Config, values, data_shape=splits.data_shape)
+        check_training(kind, model_config, objective, train_config.batch_size,
+                       splits.sizes()["train"] + splits.sizes()["valid"])
         try:
             model = MODELS[kind](model_config)
         except ValueError as e:
             raise VaekitError(f"invalid model: {e}") from None
-    out = Path(args.out) if args.out else Path("runs") / f"{Path(splits.name).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.out is not None:
+        out = Path(args.out)
+    else:  # a new name, created exclusively: two runs started in the same second never share one
+        out = unique_dir(Path("runs") / f"{Path(splits.name).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     loggers = make_loggers(args.log or [], out, mlflow_uri=args.mlflow_uri, mlflow_experiment=args.mlflow_experiment)
     with distributed.from_environment() as group:
-        result = fit(model, splits, train_config, objective, run_dir=out, resume=args.resume,
+        result = fit(model, splits, train_config, objective, run_dir=out, resume=resume,
                      data_config=data_config, command=command, progress=progress_wanted(args), loggers=loggers)
     if not group.is_main:  # rank 0 reports for all processes
         return 0

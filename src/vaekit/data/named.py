@@ -322,7 +322,7 @@ def _load_amat(ds: NamedDataset, folder: Path) -> Splits:
     for split, file in zip(SPLITS, ds.files):
         path = _local_file(folder, file)
         assert path is not None
-        x = readers.read_amat(path, width)
+        x = readers.read_amat(path, width, max_rows=ds.sizes[split])
         if x.shape[0] != ds.sizes[split]:
             raise DataError(
                 f"{path}: holds {x.shape[0]} rows, expected {ds.sizes[split]} for {ds.name}; "

@@ -7,6 +7,10 @@ them to float32 in one of three ways, recorded in the run's config:
     dequantize                    x -> (x + u) / levels, u ~ U[0, 1): a density on [0, 1]^D whose log-density,
                                   minus D log(levels), bounds the discrete log-probability (Theis et al. 2016)
     neither                       x -> x / (levels - 1), or the real values unchanged
+and, for real-valued data, optionally
+    standardize                   x -> (x - mean_j) / std_j per feature j, mean and std from the training split
+                                  (recorded); log p(x) = log p(x') - sum_j log std_j (the change of variables),
+                                  so every figure stays in the data's own units
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from vaekit.config import check, option
 from vaekit.data.transforms import binarize as _binarize
 from vaekit.data.transforms import dequantize as _dequantize
 from vaekit.data.transforms import to_unit
@@ -28,17 +33,32 @@ _SPLIT_OFFSET = {"train": 0, "valid": 1, "test": 2}
 
 @dataclass(frozen=True)
 class Pipeline:
-    """A resolved preprocessing choice (see the module docstring)."""
+    """A resolved preprocessing choice (see the module docstring); saved in a run's config.json under "pipeline"."""
 
-    binarize: str
-    dequantize: bool
-    levels: int | None
-    seed: int
+    binarize: str = option(help="none, static or dynamic", choices=BINARIZE)
+    dequantize: bool = option(help="uniform dequantization")
+    levels: int | None = option(help="values per dimension of the stored data; null for real values", minimum=2)
+    seed: int = option(help="seed of the fixed views of each split", minimum=0)
+    standardize: bool = option(False, "per-feature standardization of real-valued data")
+    mean: tuple[float, ...] | None = option(None, "per-feature means of the training split (standardize)")
+    std: tuple[float, ...] | None = option(None, "per-feature standard deviations of the training split (standardize)",
+                                           minimum=1e-300)
+
+    def __post_init__(self) -> None:
+        check(self)
+        if self.binarize != "none" and self.levels is None:
+            raise ValueError("binarize needs discrete-level data (levels)")
+        if self.dequantize and (self.levels is None or self.binarize != "none"):
+            raise ValueError("dequantize needs discrete-level data that is not binarized")
+        if self.standardize and (self.levels is not None or self.mean is None or self.std is None
+                                 or len(self.mean) != len(self.std)):
+            raise ValueError("standardize needs real-valued data and one mean and one std per feature")
 
     @classmethod
     def resolve(
         cls, name: str, likelihood: str, levels: int | None, *, binary_likelihood: bool, continuous_likelihood: bool,
-        binarize: str | None, dequantize: bool | None, seed: int
+        binarize: str | None, dequantize: bool | None, seed: int, standardize: bool = False,
+        x_train: Tensor | None = None,
     ) -> Pipeline:
         """Fill in defaults and refuse combinations that would not define a proper likelihood.
 
@@ -48,6 +68,7 @@ class Pipeline:
             levels: discrete levels per dimension of the stored data (2: binary), None for real values.
             binary_likelihood: the observation model is defined on {0, 1} only (Bernoulli).
             continuous_likelihood: the observation model is a density over real values.
+            standardize: standardize real-valued data by the mean and std of `x_train` (the training split).
 
         Defaults: Bernoulli on non-binary data in [0, 1] binarizes dynamically (the literature's choice);
         continuous likelihoods on discrete-level data dequantize, so their figures are comparable with
@@ -72,7 +93,18 @@ class Pipeline:
             dequantize = continuous_likelihood and levels is not None and binarize == "none"
         if dequantize and (levels is None or binarize != "none"):
             raise DataError(f"{name}: --dequantize needs discrete-level data that is not binarized")
-        return cls(binarize=binarize, dequantize=dequantize, levels=levels, seed=seed)
+        if not standardize:
+            return cls(binarize=binarize, dequantize=dequantize, levels=levels, seed=seed)
+        if levels is not None:
+            raise DataError(f"{name}: --standardize applies to real-valued data, and this data has {levels} levels "
+                            "per dimension (it is scaled to [0, 1] already)")
+        if x_train is None or x_train.shape[0] == 0:
+            raise DataError(f"{name}: --standardize needs the training split")
+        flat = x_train.reshape(x_train.shape[0], -1).double()
+        mean, std = flat.mean(0), flat.std(0, correction=0)
+        std = torch.where(std > 0, std, torch.ones_like(std))  # a constant feature is left unscaled
+        return cls(binarize=binarize, dequantize=dequantize, levels=levels, seed=seed, standardize=True,
+                   mean=tuple(mean.tolist()), std=tuple(std.tolist()))
 
     @property
     def stochastic(self) -> bool:
@@ -86,14 +118,27 @@ class Pipeline:
     def log_prob_offset(self, num_dims: int) -> float:
         """Nats to add to a log-density of the model's inputs to get a discrete log-probability bound.
 
-        -D log(levels) under dequantization (Theis et al. 2016), else 0.
+        -D log(levels) under dequantization (Theis et al. 2016); -sum_j log std_j under standardization (the
+        log-Jacobian of x -> (x - mean) / std, so that the figure is a density of the data in its own units); else 0.
         """
+        if self.standardize and self.std is not None:
+            return -math.fsum(math.log(s) for s in self.std)
         return -num_dims * math.log(self.levels) if self.dequantize and self.levels else 0.0
+
+    def restore(self, x: Tensor) -> Tensor:
+        """Model-side values back in the data's own units (undoes standardization; other views are unchanged)."""
+        if not self.standardize or self.mean is None or self.std is None:
+            return x
+        mean, std = (torch.tensor(v, dtype=torch.float64) for v in (self.mean, self.std))
+        return (x.reshape(x.shape[0], -1).double() * std + mean).reshape(x.shape).to(x.dtype)
 
     def fresh(self, x: Tensor, generator: torch.Generator) -> Tensor:
         """A training view of stored rows x, with new noise where the pipeline is stochastic. float32."""
         if self.dequantize:
             return _dequantize(x, self.levels, generator)
+        if self.standardize and self.mean is not None and self.std is not None:
+            mean, std = (torch.tensor(v, dtype=torch.float64, device=x.device) for v in (self.mean, self.std))
+            return ((x.reshape(x.shape[0], -1).double() - mean) / std).reshape(x.shape).to(torch.float32)
         unit = to_unit(x, self.levels)
         return _binarize(unit, generator) if self.binarize != "none" and self.levels != 2 else unit
 

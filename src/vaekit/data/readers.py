@@ -8,18 +8,23 @@ and the fix for anything a user could have got wrong. They know nothing about na
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
 import math
 import struct
 import warnings
+import zipfile
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from vaekit.errors import DataError
+from vaekit.files import open_regular, read_regular
+from vaekit.limits import ensure_fits, format_bytes, memory_budget
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -33,21 +38,45 @@ _GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 # --------------------------------------------------------------------------------------------- bytes
 
 
-def read_bytes(path: Path) -> bytes:
-    """The whole file, gunzipped when it starts with the gzip magic bytes (whatever its name says)."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read the file ({e.strerror or e}); check the path and its permissions") from e
+#: Text formats have no header that says how large they are: their gzip data may inflate this many times its size
+#: (text tables compress 5-40x; a gzip bomb about 1000x), and at least to GZIP_FLOOR bytes.
+GZIP_RATIO = 200
+GZIP_FLOOR = 64 << 20
+
+
+def read_bytes(path: Path, limit: int | None = None) -> bytes:
+    """The whole file, gunzipped when it starts with the gzip magic bytes (whatever its name says).
+
+    Only a regular file is read (`vaekit.files.read_regular`), and gzip data is inflated no further than `limit`
+    bytes (default: what the format implies for text, `GZIP_RATIO` times the file's size) nor than the memory
+    available: a gzip bomb is refused after `limit` bytes, not after the machine is out of memory.
+    """
+    raw = read_regular(path, DataError)
     if raw[:2] != b"\x1f\x8b":
         return raw
+    if limit is None:
+        limit = max(GZIP_RATIO * len(raw), GZIP_FLOOR)
+    limit = min(limit, memory_budget())
+    with _gunzipping(path, raw) as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise DataError(f"{path}: the gzip data inflates to more than {format_bytes(limit)} (from "
+                        f"{format_bytes(len(raw))}), more than this format allows; if the file is genuine, gunzip "
+                        "it and give the plain file")
+    return data
+
+
+@contextlib.contextmanager
+def _gunzipping(path: Path, raw: bytes):
+    """A gzip stream over `raw` whose decoding errors become one `DataError` naming the file."""
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            yield stream
     except (OSError, EOFError, zlib.error) as e:
         # EOFError: truncated stream; BadGzipFile (an OSError) / zlib.error: corrupted header or data.
         raise DataError(
             f"{path}: corrupted or truncated gzip data ({e}); delete the file and download or copy it again"
-        ) from e
+        ) from None
 
 
 # ----------------------------------------------------------------------------------------------- IDX
@@ -56,30 +85,42 @@ def read_bytes(path: Path) -> bytes:
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (MNIST format), gzipped or plain.
 
-    Returns an array of the header's shape (e.g. [N, 28, 28] images, [N] labels) in native byte order.
+    Returns an array of the header's shape (e.g. [N, 28, 28] images, [N] labels) in native byte order. The
+    header's size is checked against the file (and the memory available) before the data is read or inflated.
     """
-    data = read_bytes(path)
+    raw = read_regular(path, DataError)
     fix = "the file is corrupted or not an IDX file: delete it and download or copy it again"
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise DataError(f"{path}: bad IDX magic number 0x{data[:4].hex() or 'empty'} (must start with 0x0000); {fix}")
-    code, ndim = data[2], data[3]
-    if code not in _IDX_DTYPES:
-        raise DataError(f"{path}: unknown IDX data type code 0x{code:02x} (expected 08, 09, 0b, 0c, 0d or 0e); {fix}")
-    if ndim == 0:
-        raise DataError(f"{path}: IDX header declares 0 dimensions; {fix}")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(f"{path}: truncated IDX header ({len(data)} bytes, need {header}); {fix}")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    dtype = np.dtype(_IDX_DTYPES[code])
-    count = math.prod(dims)
-    expected, actual = count * dtype.itemsize, len(data) - header
-    if actual != expected:
+    with contextlib.ExitStack() as stack:
+        stream = stack.enter_context(_gunzipping(path, raw)) if raw[:2] == b"\x1f\x8b" else io.BytesIO(raw)
+        head = stream.read(4)
+        if len(head) < 4 or head[0] != 0 or head[1] != 0:
+            raise DataError(f"{path}: bad IDX magic number 0x{head.hex() or 'empty'} (must start with 0x0000); {fix}")
+        code, ndim = head[2], head[3]
+        if code not in _IDX_DTYPES:
+            raise DataError(f"{path}: unknown IDX data type code 0x{code:02x} (expected 08, 09, 0b, 0c, 0d or 0e); "
+                            f"{fix}")
+        if ndim == 0:
+            raise DataError(f"{path}: IDX header declares 0 dimensions; {fix}")
+        shape = stream.read(4 * ndim)
+        if len(shape) < 4 * ndim:
+            raise DataError(f"{path}: truncated IDX header ({4 + len(shape)} bytes, need {4 + 4 * ndim}); {fix}")
+        dims = struct.unpack(f">{ndim}I", shape)
+        dtype = np.dtype(_IDX_DTYPES[code])
+        count = math.prod(dims)
+        expected = count * dtype.itemsize
+        if raw[:2] != b"\x1f\x8b" and len(raw) - 4 - 4 * ndim != expected:  # plain: the size is known
+            actual = len(raw) - 4 - 4 * ndim
+            raise DataError(f"{path}: IDX header declares shape {list(dims)} ({expected} bytes of data) but the file "
+                            f"holds {actual} bytes; {fix}")
+        ensure_fits(expected, f"{path}: IDX header declares shape {list(dims)}", fix, DataError)
+        data = stream.read(expected + 1)
+    if len(data) != expected:
+        shown = f"{len(data)}" if len(data) <= expected else f"more than {expected}"
         raise DataError(
             f"{path}: IDX header declares shape {list(dims)} ({expected} bytes of data) "
-            f"but the file holds {actual} bytes; {fix}"
+            f"but the file holds {shown} bytes; {fix}"
         )
-    arr = np.frombuffer(data, dtype=dtype, count=count, offset=header).reshape(dims)
+    arr = np.frombuffer(data, dtype=dtype, count=count).reshape(dims)
     # astype copies: native byte order, and writable so torch.from_numpy does not warn.
     return arr.astype(dtype.newbyteorder("="))
 
@@ -87,13 +128,14 @@ def read_idx(path: Path) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- amat
 
 
-def read_amat(path: Path, width: int = 784) -> np.ndarray:
+def read_amat(path: Path, width: int = 784, max_rows: int | None = None) -> np.ndarray:
     """Read a binary `.amat` text file (gzipped or plain): one row per line, `width` 0/1 values.
 
     Returns uint8 [N, width]. Blank lines are skipped. Parsing is vectorised over the bytes (no per-line
-    Python): the 78 MB binarized-MNIST train file takes well under a second after gunzip.
+    Python): the 78 MB binarized-MNIST train file takes well under a second after gunzip. With `max_rows`
+    (a named dataset's known size) gzip data is inflated no further than such a file can be.
     """
-    text = read_bytes(path)
+    text = read_bytes(path, None if max_rows is None else max_rows * 4 * width + (1 << 20))
     buf = np.frombuffer(text, dtype=np.uint8)
     is01 = (buf | 1) == ord("1")  # '0' = 48 and '1' = 49 differ only in the lowest bit
     # Validate by counting (no full-size temporaries kept); locate the culprit only when something is wrong.
@@ -149,26 +191,76 @@ def _amat_value_error(path: Path, text: bytes, pos: int, width: int) -> DataErro
 # ------------------------------------------------------------------------------------------ npy, npz
 
 
-def read_npy(path: Path) -> np.ndarray:
-    """An array saved with `np.save` ([N, ...]); pickled object arrays are refused."""
+def _npy_header(f: BinaryIO, size: int, path: Path, what: str) -> None:
+    """Check an .npy header against the bytes that follow it (`size` in all) and the memory available, before the
+    array is read; leaves `f` at the start of the file."""
+    fix = "save numeric data with numpy.save (no object arrays)"
+    start = f.tell()
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise DataError(
-            f"{path}: not a readable .npy array ({e}); save numeric data with numpy.save (no object arrays)"
-        ) from e
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"format version {version[0]}.{version[1]} is not read (save with numpy.save)")
+    except Exception as e:  # noqa: BLE001 - numpy parses the header with Python's tokenizer: any of its errors
+        raise DataError(f"{path}: not a readable .npy {what} ({type(e).__name__}: {e}); {fix}") from None
+    if dtype.hasobject:
+        raise DataError(f"{path}: holds Python objects (a pickle), which vaekit never loads; {fix}")
+    expected = math.prod(shape) * dtype.itemsize
+    actual = size - (f.tell() - start)
+    if expected != actual:
+        raise DataError(f"{path}: the .npy header declares shape {list(shape)} of {dtype} ({expected} bytes) but "
+                        f"{actual} bytes follow it; the file is truncated or damaged: {fix}")
+    ensure_fits(expected, f"{path}: the .npy header declares shape {list(shape)} of {dtype}", "use a smaller array",
+                DataError)
+    f.seek(start)
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """An array saved with `np.save` ([N, ...]); pickled object arrays are refused, and so is a header that does not
+    match the file (checked before anything is allocated)."""
+    with open_regular(path, DataError) as (f, size):
+        _npy_header(f, size, path, "array")
+        try:
+            return np.lib.format.read_array(f, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as e:
+            raise DataError(
+                f"{path}: not a readable .npy array ({e}); save numeric data with numpy.save (no object arrays)"
+            ) from e
+
+
+#: More arrays than this in one .npz is not a dataset.
+MAX_NPZ_MEMBERS = 1000
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """All arrays of an `np.savez` archive, by key."""
+    """All arrays of an `np.savez` archive, by key; each member's declared size and .npy header are checked
+    against the memory available before it is inflated (zip members inflate no further than they declare)."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
+        with open_regular(path, DataError) as (f, _), zipfile.ZipFile(f) as archive:
+            members = archive.infolist()
+            if len(members) > MAX_NPZ_MEMBERS:
+                raise DataError(f"{path}: {len(members)} members, more than a dataset has (at most "
+                                f"{MAX_NPZ_MEMBERS}); save x (and y), or x_train, x_valid, x_test")
+            ensure_fits(sum(m.file_size for m in members), f"{path}: its arrays", "use smaller arrays", DataError)
+            arrays = {}
+            for member in members:
+                if not member.filename.endswith(".npy"):
+                    raise DataError(f"{path}: member {member.filename!r} is not an array; save the archive with "
+                                    "numpy.savez")
+                with archive.open(member) as m:
+                    _npy_header(m, member.file_size, path, f"array ({member.filename})")
+                    arrays[member.filename.removesuffix(".npy")] = np.lib.format.read_array(m, allow_pickle=False)
+            return arrays
+    except DataError:
+        raise
     except (OSError, ValueError, EOFError, zlib.error) as e:
         raise DataError(
             f"{path}: not a readable .npz archive ({e}); save numeric arrays with numpy.savez (no object arrays)"
         ) from e
-    except Exception as e:  # zipfile.BadZipFile and friends from a damaged archive
+    except Exception as e:  # zipfile.BadZipFile, NotImplementedError (a compression it lacks), encrypted members
         raise DataError(f"{path}: damaged .npz archive ({type(e).__name__}: {e}); save it again") from e
 
 
@@ -274,7 +366,7 @@ def read_image_folder(
     subfolder (class names sorted, label = index), returned as int64 [N] with the class names. With
     `image_size=(H, W)` every image is resized (bilinear); without it all images must share one size.
     """
-    from PIL import Image, UnidentifiedImageError  # Pillow only when images are read
+    from PIL import Image  # Pillow only when images are read
 
     paths = sorted(
         p
@@ -297,14 +389,16 @@ def read_image_folder(
     classes = sorted({parts[0] for parts in top}) if all(in_subfolders) else []
 
     # First pass reads headers only (cheap): sizes and modes decide the common shape before decoding.
-    headers = []
-    for p in paths:
-        try:
-            with Image.open(p) as im:
-                headers.append((im.size, im.mode))
-        except (OSError, UnidentifiedImageError, ValueError) as e:
-            raise DataError(f"{p}: cannot read the image ({e}); remove or replace that file") from e
+    headers = [_image_header(p) for p in paths]
     grey = all(mode in _GREY_MODES for _, mode in headers)
+    channels = 1 if grey else 3
+    if image_size is not None:
+        ensure_fits(len(paths) * channels * image_size[0] * image_size[1],
+                    f"--image-size {image_size[0]} {image_size[1]} ({len(paths)} images)", "choose a smaller size",
+                    DataError)
+    else:
+        ensure_fits(sum(channels * w * h for (w, h), _ in headers), f"{folder} ({len(paths)} images)",
+                    "resize them with --image-size H W", DataError)
     if image_size is None:
         first = headers[0][0]
         odd = next((i for i, (size, _) in enumerate(headers) if size != first), None)
@@ -317,14 +411,37 @@ def read_image_folder(
     arrays = []
     for p in paths:
         try:
-            with Image.open(p) as im:
+            with _open_image(p) as im:
                 im = im.convert("L" if grey else "RGB")  # drops alpha; palette images become RGB
                 if image_size is not None and im.size != (image_size[1], image_size[0]):
                     im = im.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
                 a = np.asarray(im, dtype=np.uint8)
-        except (OSError, ValueError) as e:  # truncated or corrupt pixel data shows up only when decoding
+        except (OSError, ValueError, SyntaxError, zlib.error) as e:  # corrupt pixel data shows only when decoding
             raise DataError(f"{p}: cannot read the image ({e}); remove or replace that file") from e
         arrays.append(a[None] if grey else a.transpose(2, 0, 1))
     x = np.stack(arrays)
     y = np.array([classes.index(parts[0]) for parts in top], dtype=np.int64) if classes else None
     return x, y, classes
+
+
+@contextlib.contextmanager
+def _open_image(path: Path):
+    """An image opened from a regular file; more pixels than Pillow's decompression-bomb limit is a `DataError`."""
+    from PIL import Image, UnidentifiedImageError
+
+    with open_regular(path, DataError) as (f, _), warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(f)
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+            raise DataError(f"{path}: too many pixels ({e}); resize the image before using it") from None
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, zlib.error, struct.error) as e:
+            raise DataError(f"{path}: cannot read the image ({e}); remove or replace that file") from None
+        with im:
+            yield im
+
+
+def _image_header(path: Path) -> tuple[tuple[int, int], str]:
+    """(size (width, height), mode) of an image, from its header."""
+    with _open_image(path) as im:
+        return im.size, im.mode

@@ -10,6 +10,7 @@ References:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -79,7 +80,7 @@ class GaussianMixturePrior(Prior):
         c = self.components
         self.logits = nn.Parameter(torch.zeros(c))
         self.loc = nn.Parameter(torch.randn(c, latent_dim))
-        self.raw_scale = nn.Parameter(torch.full((c, latent_dim), float(torch.log(torch.expm1(torch.tensor(1.0))))))
+        self.raw_scale = nn.Parameter(torch.full((c, latent_dim), math.log(math.expm1(1.0))))  # softplus(raw) = 1
         self.min_scale = min_scale
 
     def forward(self, encode: Encode | None = None) -> Distribution:

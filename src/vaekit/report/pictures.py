@@ -23,7 +23,9 @@ from torch import Tensor
 from vaekit import plots
 from vaekit.data import Splits
 from vaekit.data.readers import is_number
+from vaekit.errors import VaekitError
 from vaekit.estimate import Summary, batches, posterior_moments, summarize
+from vaekit.files import check_writable, read_regular
 from vaekit.models import generate, latent_dim, latent_groups
 from vaekit.runs import Run, open_run
 from vaekit.train.state import METRICS
@@ -205,9 +207,9 @@ def _tabular_pictures(run: Run, x: Tensor, y: Tensor | None, folder: Path) -> li
 def _history(run_path: Path) -> tuple[list[dict], str]:
     """metrics.jsonl as per-epoch dicts, or [] and why."""
     try:
-        lines = (run_path / METRICS).read_text().splitlines()
+        lines = read_regular(run_path / METRICS).decode("utf-8").splitlines()
         rows = [json.loads(line) for line in lines if line.strip()]
-    except (OSError, json.JSONDecodeError) as e:
+    except (VaekitError, UnicodeDecodeError, ValueError, RecursionError) as e:
         return [], f"{METRICS} could not be read ({e})."
     rows = [row for row in rows if isinstance(row, dict)]
     return rows, "" if rows else f"{METRICS} holds no epochs yet."
@@ -264,8 +266,7 @@ def _model_pictures(run_dir: str | Path) -> tuple[Run, Splits, Path, bool, Summa
     # Building the model draws initial weights: the whole job runs on a forked RNG, seeded for the samples.
     with torch.random.fork_rng(devices=[]), torch.inference_mode():
         run = open_run(run_dir)
-        folder = run.path / FILES
-        folder.mkdir(exist_ok=True)
+        folder = check_writable(run.path / FILES)  # before the pictures are drawn
         splits = run.load_splits()
         x, y = run.pipeline.fixed(splits.x_test, "test"), splits.y_test
         # Test files are often sorted by class: pictures take their points in a seeded random order.

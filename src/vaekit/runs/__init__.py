@@ -18,11 +18,12 @@ from vaekit.config import Source, validate
 from vaekit.data.config import DataConfig
 from vaekit.data.pipeline import Pipeline
 from vaekit.errors import RunError
-from vaekit.files import load_tensors, read_json
+from vaekit.files import check_tensors, read_json
 from vaekit.models import MODELS, config_class
 from vaekit.objectives import OBJECTIVES, Objective, build_objective
 from vaekit.train.config import TrainConfig
-from vaekit.train.state import CONFIG, WEIGHTS
+from vaekit.train.footprint import check_model
+from vaekit.train.state import CONFIG, WEIGHTS, best_weights
 
 #: The config.json format this version writes.
 FORMAT = 2
@@ -63,7 +64,9 @@ def _upgrade(config: dict) -> dict:
     """config.json of an earlier format, in the current one (the file itself is left as it is)."""
     if config.get("format", 1) >= FORMAT:
         return config
-    train = dict(config.get("train") or {})
+    if not isinstance(config.get("train"), dict):
+        return {**config, "format": FORMAT, "kind": "vae", "objective": {"name": "elbo"}}  # _section refuses it
+    train = dict(config["train"])
     objective = {"name": "elbo"}
     for key in ("num_samples", "analytic_kl"):  # vaekit 0.1 kept the ELBO's settings with the training ones
         if key in train:
@@ -85,9 +88,13 @@ def read_config(path: Path) -> tuple[dict, str, Any, DataConfig, TrainConfig, Ob
     config = read_json(path)
     if not isinstance(config, dict):
         raise RunError(f"{path}: not a vaekit run config (expected a JSON object)")
+    version = config.get("format", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT:
+        raise RunError(f"{path}: format {version!r} is not a config format of this vaekit (1 to {FORMAT}); the file was "
+                       "edited or made by a newer version")
     config = _upgrade(config)
     kind = config.get("kind")
-    if kind not in MODELS:
+    if not isinstance(kind, str) or kind not in MODELS:
         raise RunError(f"{path}: kind {kind!r} is not a model kind of this vaekit ({', '.join(MODELS.names())}); "
                        "the file was edited or made by another version")
     model_config = validate(config_class(kind), _section(config, "model", path), Source.file(path, "model"))
@@ -96,7 +103,7 @@ def read_config(path: Path) -> tuple[dict, str, Any, DataConfig, TrainConfig, Ob
     pipeline = validate(Pipeline, _section(config, "pipeline", path), Source.file(path, "pipeline"))
     settings = dict(_section(config, "objective", path))
     name = settings.pop("name", None)
-    if name not in OBJECTIVES:
+    if not isinstance(name, str) or name not in OBJECTIVES:
         raise RunError(f"{path}: objective.name {name!r} is not one of {', '.join(OBJECTIVES.names())}; restore "
                        "the file or train again")
     objective = build_objective(name, settings, Source.file(path, "objective"))
@@ -104,24 +111,29 @@ def read_config(path: Path) -> tuple[dict, str, Any, DataConfig, TrainConfig, Ob
 
 
 def open_run(path: str | Path, *, weights: str = WEIGHTS) -> Run:
-    """Rebuild a run from `path`: configs from config.json, weights from model.safetensors.
+    """Rebuild a run from `path`: configs from config.json, weights from model.safetensors (or, where a kill left
+    that export behind the checkpoint, the checkpoint's best weights).
 
-    Raises `RunError` (one line, naming the file) when the directory is not a run, or when the weights do not
-    match the architecture its config describes.
+    Raises `RunError` (one line, naming the file and the field or tensor) when the directory is not a run, when the
+    model its config describes cannot fit in memory, or when the weights do not match it (names, shapes, dtypes,
+    NaN or infinite values).
     """
     path = Path(path)
     if not path.is_dir():
         raise RunError(f"{path}: no such run directory; train one with `vaekit train --out {path}`")
     config_path = path / CONFIG
     config, kind, model_config, data_config, train_config, objective, pipeline = read_config(config_path)
+    check_model(kind, model_config, f"{config_path}: the model", RunError)  # before its weights are allocated
+    tensors, source = best_weights(path, weights)
     model = MODELS[kind](model_config)
-    tensors = load_tensors(path / weights)
+    check_tensors(source, tensors, model.state_dict(),
+                  fix=f"it does not match {config_path}: the run was edited or mixed with another; train it again")
     try:
         model.load_state_dict(tensors)
     except RuntimeError as e:
         detail = str(e).strip().splitlines()
         raise RunError(
-            f"{path / weights}: does not match {config_path} ({detail[-1].strip() if detail else 'shape mismatch'}); "
+            f"{source}: does not match {config_path} ({detail[-1].strip() if detail else 'shape mismatch'}); "
             "the run was edited or mixed with another; train it again"
         ) from None
     model.eval()

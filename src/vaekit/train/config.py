@@ -41,6 +41,8 @@ class TrainConfig:
     # None = the natural default for the likelihood and data (see vaekit.data.pipeline.Pipeline.resolve).
     binarize: str | None = option(None, "binarize [0,1] data", choices=BINARIZE)
     dequantize: bool | None = option(None, "uniform dequantization of discrete data")
+    standardize: bool = option(False, "standardize real-valued data: per-feature mean 0 and standard deviation 1, "
+                                      "from the training split (log-densities stay in the data's own units)")
     device: str = option("auto", "cpu, cuda, cuda:N, or auto (cuda when available)")
     # bf16 runs the training step's matrix products in bfloat16 (torch.autocast), weights and optimiser in
     # float32: about 1.2x on CPUs with avx512_bf16 (BENCHMARKS.md). Validation and evaluation stay float32.

@@ -9,6 +9,9 @@ synchronises with the host inside an epoch except to refresh the progress bar.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +32,7 @@ from vaekit.distributions import unchecked
 from vaekit.errors import DataError, RunError, VaekitError
 from vaekit.estimate import check_support, summarize
 from vaekit.estimate.likelihood import batches
+from vaekit.files import check_writable, lock_folder, make_dir, read_json, write_json
 from vaekit.models import dtype_of, kind_of
 from vaekit.objectives import ELBO, Objective
 from vaekit.train import distributed
@@ -67,7 +71,8 @@ def pipeline_for(model: nn.Module, splits: Splits, config: TrainConfig) -> Pipel
     discrete = bool(px_z.support.is_discrete)
     return Pipeline.resolve(
         splits.name, likelihood, splits.levels, binary_likelihood=discrete, continuous_likelihood=not discrete,
-        binarize=config.binarize, dequantize=config.dequantize, seed=config.seed,
+        binarize=config.binarize, dequantize=config.dequantize, seed=config.seed, standardize=config.standardize,
+        x_train=splits.x_train,
     )
 
 
@@ -201,27 +206,47 @@ def _run_config(model: nn.Module, objective: Objective, splits: Splits, config: 
     }
 
 
+def _checkpoint_bytes(model: nn.Module, ema: AveragedModel | None) -> int:
+    """Free space a checkpoint needs while it is written: the new file beside the old one, and the export."""
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    checkpoint = weights * (4 + (ema is not None))  # model, Adam's two moments, best (and the moving average)
+    return 2 * checkpoint + 2 * weights + (1 << 20)
+
+
 def _open_run_directory(run_path: Path | None, resume: bool, writes: bool, new_config: Callable[[], dict],
                         config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
                         generator: torch.Generator, ema: AveragedModel | None, group: distributed.Group,
                         device: torch.device) -> run_state.Progress:
-    """Continue the run in `run_path` (resume) or create it; every process learns whether rank 0 succeeded."""
-    if run_path is not None and resume:
-        progress = run_state.load_checkpoint(run_path, model, optimizer, generator, ema)
-        saved = run_state.read_json(run_path / run_state.CONFIG)
-        if writes and saved.get("train") != to_dict(config):  # --epochs or --device changed: record it
-            run_state.write_json(run_path / run_state.CONFIG, {**saved, "train": to_dict(config)})
-        return progress
+    """Continue the run in `run_path` (resume) or start it; every process learns whether rank 0 succeeded.
+
+    The writing process holds the run's lock from here until `fit` returns, checks that the
+    folder can take a checkpoint, and removes temp files of killed writes. A new run may reuse a folder whose
+    run never completed an epoch."""
     failure: VaekitError | None = None
-    if writes:
-        try:
-            run_state.new_run_dir(run_path)
-            run_state.write_json(run_path / run_state.CONFIG, new_config())
-        except VaekitError as e:  # the other processes must hear of it, or they would wait for rank 0
-            failure = e
+    progress = run_state.Progress()
+    try:
+        if writes:
+            if not resume and run_path.is_dir():
+                run_state.claim_new_run(run_path, clean=False)  # a folder of other files gets no lock file either
+            make_dir(run_path)
+            _LOCKS.get().enter_context(lock_folder(run_path, "this run"))
+            if not resume:
+                run_state.claim_new_run(run_path)  # before anything in the folder is touched
+            check_writable(run_path, _checkpoint_bytes(model, ema))
+        if run_path is not None and resume:
+            progress = run_state.load_checkpoint(run_path, model, optimizer, generator, ema)
+        if writes and resume:
+            run_state.export(run_path, progress)  # the exports may lag the checkpoint after a kill
+            saved = read_json(run_path / run_state.CONFIG)
+            if saved.get("train") != to_dict(config):  # --epochs or --device changed: record it
+                write_json(run_path / run_state.CONFIG, {**saved, "train": to_dict(config)})
+        elif writes:
+            write_json(run_path / run_state.CONFIG, new_config())
+    except VaekitError as e:  # the other processes must hear of it, or they would wait for rank 0
+        failure = e
     if not distributed.all_ok(failure is None, group, device):
-        raise failure or RunError(f"{run_path}: the main process (rank 0) could not start this run; see its message")
-    return run_state.Progress()
+        raise failure or RunError(f"{run_path}: the main process (rank 0) could not open this run; see its message")
+    return progress
 
 
 # ------------------------------------------------------------------------------------------------ epochs
@@ -297,13 +322,56 @@ def _record(epoch: int, train: dict[str, float], valid: dict[str, float], scalar
     return row
 
 
-def _check_finite(row: dict, epoch: int, run_path: Path | None) -> None:
-    bad = [key for key, value in row.items() if key.startswith("train_") and key.endswith("_nats")
-           and not math.isfinite(value)]
-    if bad:
-        kept = f"; {run_path} keeps epoch {epoch - 1}" if run_path else ""
-        raise RunError(f"training diverged at epoch {epoch} ({bad[0]} is {row[bad[0]]}){kept}; train again with a "
-                       "lower --lr")
+#: A training figure that falls this many times its best's magnitude below its best has diverged ...
+DIVERGED_FACTOR = 100.0
+#: ... and so has one beyond this many nats per data dimension in magnitude (no density of sane data gets there).
+DIVERGED_PER_DIMENSION = 1e8
+#: Real-valued data with values beyond this magnitude is likely the cause of a divergence: standardize it.
+UNSCALED = 100.0
+
+
+def _diverged(history: list[dict], figure: str, num_dims: int) -> str | None:
+    """Why the last epoch of `history` has diverged, or None: a non-finite figure, a training figure of absurd
+    magnitude, or one that fell by orders of magnitude below its best (the trajectory, not only NaN)."""
+    row = history[-1]
+    for key, value in row.items():
+        if key.endswith("_nats") and key.startswith(("train_", "valid_")) and not math.isfinite(value):
+            return f"{key} is {value}"
+    key = f"train_{figure}_nats" if f"train_{figure}_nats" in row else "train_elbo_nats"
+    if key not in row:
+        return None
+    value = row[key]
+    if abs(value) > DIVERGED_PER_DIMENSION * num_dims:
+        return f"{key} reached {value:.3g} nats per datapoint"
+    previous = [r[key] for r in history[:-1] if key in r]
+    if previous and value < max(previous) - DIVERGED_FACTOR * max(abs(max(previous)), 1.0):
+        return f"{key} fell from {max(previous):.4g} to {value:.4g} nats per datapoint"
+    return None
+
+
+def _unscaled(splits: Splits, pipeline: Pipeline) -> str | None:
+    """Why the data may make training diverge (real values far from unit scale, not standardized), or None."""
+    if pipeline.levels is not None or pipeline.standardize or splits.x_train.numel() == 0:
+        return None
+    biggest = float(splits.x_train.abs().max())
+    if not biggest > UNSCALED:
+        return None
+    return (f"the data is not scaled (values up to {biggest:.3g}), which a likelihood over real values cannot fit: "
+            "train with --standardize")
+
+
+def _check_divergence(history: list[dict], figure: str, num_dims: int, config: TrainConfig, hint: str | None,
+                      run_path: Path | None) -> None:
+    reason = _diverged(history, figure, num_dims)
+    if reason is None:
+        return
+    epoch = len(history)
+    cause = hint or f"the learning rate is likely too large: train again with a lower --lr (e.g. {config.lr / 10:g})"
+    kept = ""
+    if run_path is not None:
+        kept = (f"; {run_path} keeps epoch {epoch - 1}" if epoch > 1 else
+                f"; {run_path} has no completed epoch, so the same --out can start again")
+    raise RunError(f"training diverged at epoch {epoch} ({reason}); {cause}{kept}")
 
 
 def _keep_best(progress: run_state.Progress, row: dict, best_by: str, model: nn.Module) -> bool:
@@ -317,7 +385,23 @@ def _keep_best(progress: run_state.Progress, row: dict, best_by: str, model: nn.
 
 # ---------------------------------------------------------------------------------------------------- fit
 
+#: The locks `fit` holds (the run directory's) until it returns, however it returns.
+_LOCKS: contextvars.ContextVar[contextlib.ExitStack] = contextvars.ContextVar("vaekit_fit_locks")
 
+
+def _holding_locks(function: Callable) -> Callable:
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with contextlib.ExitStack() as stack:
+            token = _LOCKS.set(stack)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                _LOCKS.reset(token)
+    return wrapper
+
+
+@_holding_locks
 def fit(
     model: nn.Module,
     splits: Splits,
@@ -340,11 +424,12 @@ def fit(
         config: optimiser, epochs, seed, preprocessing.
         objective: what to maximise (default: the plain ELBO); the best epoch is the one with the best
             validation `objective.validation_figure`.
-        run_dir: where to write config.json, model.safetensors (best weights), the resumable state and
-            metrics.jsonl after every epoch; None trains in memory only. A non-empty directory is refused unless
-            `resume` is set.
-        resume: continue the run in `run_dir` from its last completed epoch up to `config.epochs`; on CPU with the
-            same seed this ends with the same weights as an uninterrupted run.
+        run_dir: where to write config.json and, after every epoch, the checkpoint (one file, committed atomically)
+            and its exports model.safetensors (best weights) and metrics.jsonl (`vaekit.train.state`); None trains in
+            memory only. A directory holding a run with a completed epoch is refused unless `resume` is set; one
+            whose run never completed an epoch is started afresh. The directory is locked while `fit` runs.
+        resume: continue the run in `run_dir` from its last completed epoch up to `config.epochs` (from the start
+            when it has none); on CPU with the same seed this ends with the same weights as an uninterrupted run.
         data_config: recorded in config.json so that the run's data can be loaded again.
         command: the command line, recorded in config.json.
         progress: show a progress bar on stderr.
@@ -376,6 +461,9 @@ def fit(
     generator = torch.Generator(device=device).manual_seed(config.seed)
     model.to(device)
     data = _prepare_data(model, splits, pipeline, device)
+    run_path = Path(run_dir) if run_dir is not None else None
+    if resume and run_path is not None and run_state.completed_epochs(run_path) == 0:
+        resume = False  # nothing was completed: start afresh (the caller seeded the model's initialisation)
     if not resume and hasattr(model, "initialize"):  # data-dependent initialisation (the VampPrior's pseudo-inputs)
         model.initialize(data.train_view if data.train_view is not None else pipeline.fixed(splits.x_train, "train").to(device))
     distributed.broadcast_parameters(model, group)
@@ -387,14 +475,14 @@ def fit(
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay)) if config.ema_decay else None
     evaluated = ema.module if ema is not None else model
 
-    # The run directory: a new one, or the state of the run to continue.
-    run_path = Path(run_dir) if run_dir is not None else None
+    # The run directory: a new one, or the state of the run to continue; locked until `fit` returns.
     writes = run_path is not None and group.is_main  # one process writes the run directory
     progress_state = _open_run_directory(
         run_path, resume, writes,
         lambda: _run_config(model, objective, splits, config, data_config or DataConfig(data=splits.name), pipeline,
                             command, best_by, group.world),
         config, model, optimizer, generator, ema, group, device)
+    hint = _unscaled(splits, pipeline)
     if group.rank > 0:  # every other process draws its own z (rank 0 keeps the single-process stream)
         torch.manual_seed(config.seed + 7919 * group.rank + progress_state.epoch)
     loggers = list(loggers) if group.is_main else []  # rank 0 logs for every process
@@ -417,7 +505,8 @@ def fit(
             row = _record(epoch, train, valid, objective.scalars(epoch), train_seconds, time.perf_counter() - t0,
                           data.n)
             progress_state.history.append(row)
-            _check_finite(row, epoch, run_path)
+            _check_divergence(progress_state.history, objective.validation_figure, math.prod(splits.data_shape),
+                              config, hint, run_path)
             best_changed = _keep_best(progress_state, row, best_by, evaluated)
             if writes:
                 run_state.save_checkpoint(run_path, model, optimizer, generator, progress_state,

@@ -1,0 +1,86 @@
+"""Bounded resources: how much memory vaekit may ask for, and refusals that say how much a request needs.
+
+Every size that comes from a file header or from the user (an array's shape, an image's pixels, a gzip stream,
+`--hidden`, `sample -n`) is compared with `memory_budget()` before anything of that size is allocated, so that
+hostile or mistaken input ends in one line with an estimate instead of an allocation error or a swapping machine.
+
+The budget is the memory available to this process: the smaller of MemAvailable (/proc/meminfo) and the
+cgroup's limit less its usage (containers), or `$VAEKIT_MEMORY_LIMIT` (bytes; suffixes K, M, G, T) when set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from vaekit.errors import VaekitError
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        text = Path(path).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def parse_bytes(text: str) -> int:
+    """'512M' -> 536870912; plain digits are bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", text, flags=re.IGNORECASE)
+    if not match:
+        raise VaekitError(f"VAEKIT_MEMORY_LIMIT={text!r} is not a size; give bytes, or a number with K, M, G or T")
+    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+
+
+def memory_budget() -> int:
+    """Bytes this process may allocate for one request (see the module docstring)."""
+    override = os.environ.get("VAEKIT_MEMORY_LIMIT")
+    if override:
+        return parse_bytes(override)
+    candidates = [_meminfo_available()]
+    limit, usage = _read_int("/sys/fs/cgroup/memory.max"), _read_int("/sys/fs/cgroup/memory.current")
+    if limit is not None and usage is not None:
+        candidates.append(max(0, limit - usage))
+    known = [c for c in candidates if c is not None]
+    return min(known) if known else 1 << 34  # 16 GiB where nothing can be read
+
+
+def format_bytes(n: float) -> str:
+    """1536 -> '1.5 KiB'; sizes in binary units, three significant digits (header sizes can be astronomical)."""
+    if n >= 1 << 70:  # beyond floats' comfort: whole PiB as an integer
+        pib = int(n) >> 50
+        return f"{pib:.3g} PiB" if pib < 10**300 else f"about 10^{len(str(pib)) - 1} PiB"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} EiB"  # unreachable
+
+
+def ensure_fits(needed: float, what: str, fix: str, error: type[VaekitError] = VaekitError) -> None:
+    """Refuse a request of `needed` bytes that exceeds `memory_budget()`: one line naming what asked for it,
+    the estimate, the budget and the fix."""
+    budget = memory_budget()
+    if needed > budget:
+        raise error(f"{what}: needs about {format_bytes(needed)} of memory, more than the {format_bytes(budget)} "
+                    f"available here; {fix}")
+
+
+__all__ = ["ensure_fits", "format_bytes", "memory_budget", "parse_bytes"]

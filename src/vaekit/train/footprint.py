@@ -1,0 +1,129 @@
+"""Memory footprints, estimated before anything is allocated: sizes the user asks for that cannot fit are refused
+with an estimate (`vaekit.limits.ensure_fits`), not met with an allocation error.
+
+One mechanism for every registered model kind: the model is built on PyTorch's "meta" device (shapes, no
+memory), its parameters counted; where some size is large, one step of the objective (or one call of
+`generate`) runs on meta tensors and the bytes of every tensor it makes are added up. A kind that cannot be
+built on the meta device is not estimated (the tests build every registered kind and prior there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from vaekit.errors import VaekitError
+from vaekit.limits import ensure_fits
+
+#: An integer setting at least this large (a width, a number of draws, a batch) makes the estimate run one step
+#: on meta tensors; below it the parameters dominate and are counted alone (the dry run costs seconds of imports).
+LARGE = 1 << 12
+#: Tensors alive at once during a training step, per parameter: weights, gradient, Adam's two moments, the best
+#: weights, a moving average, and the checkpoint being serialised.
+TRAINING_COPIES = 8
+
+
+def meta_model(kind: str, config: Any, error: type[VaekitError] = VaekitError) -> nn.Module | None:
+    """The model of `kind` built on the meta device (no memory), or None where the kind cannot be built there (it
+    reads values while it is built). A config that cannot make a model at all is an `error`."""
+    from vaekit.models import MODELS
+
+    try:
+        with torch.device("meta"):
+            return MODELS[kind](config)
+    except NotImplementedError:
+        return None
+    except (RuntimeError, TypeError, ValueError, OverflowError, MemoryError) as e:
+        if "meta" in str(e):
+            return None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise error(f"invalid model: {first}") from None
+
+
+def _model_bytes(model: nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+def _large(*configs: Any, extra: tuple[int, ...] = ()) -> bool:
+    sizes = list(extra)
+    for config in configs:
+        for f in dataclasses.fields(config):
+            value = getattr(config, f.name)
+            values = value if isinstance(value, (tuple, list)) else (value,)
+            sizes += [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    return bool(sizes) and max(sizes) >= LARGE
+
+
+def dry_run_bytes(run: Callable[[], object]) -> int | None:
+    """Bytes of every tensor that `run` makes on meta tensors (an upper bound on what it holds at once), or None
+    where it cannot run there."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    from vaekit.distributions import unchecked
+
+    class Count(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            Count.total += sum(t.numel() * t.element_size() for t in tree_leaves(out) if isinstance(t, torch.Tensor))
+            return out
+
+    try:
+        with unchecked(), Count():
+            run()
+    except (RuntimeError, NotImplementedError, TypeError, ValueError, IndexError):
+        return None
+    return Count.total
+
+
+def check_model(kind: str, config: Any, what: str, error: type[VaekitError] = VaekitError) -> None:
+    """Refuse a model whose weights alone do not fit (before they are allocated)."""
+    model = meta_model(kind, config, error)
+    if model is not None:
+        count = sum(p.numel() for p in model.parameters())
+        ensure_fits(_model_bytes(model), f"{what} ({count:.3g} parameters)",
+                    "choose smaller sizes (--hidden, --latent-dim, ...)", error)
+
+
+def check_training(kind: str, config: Any, objective: Any, batch_size: int, num_rows: int) -> None:
+    """Refuse a training run that cannot fit: TRAINING_COPIES copies of the weights, one step's tensors (counted on
+    meta tensors where a size is large) and the float32 view of `num_rows` rows of data."""
+    from vaekit.data.batch import Batch
+
+    model = meta_model(kind, config)
+    if model is None:
+        return
+    count = sum(p.numel() for p in model.parameters())
+    needed = TRAINING_COPIES * _model_bytes(model) + 4 * num_rows * math.prod(config.data_shape)
+    what = f"--model {kind} with these sizes ({count:.3g} parameters"
+    if _large(config, objective.config, extra=(batch_size,)):
+        rows = min(batch_size, max(num_rows, 1))
+        x = torch.zeros(rows, *config.data_shape, device="meta")
+        step = dry_run_bytes(lambda: objective(model, Batch(x, None, None), 0.0))
+        if step is not None:
+            needed += 2 * step  # the backward pass keeps about as much again
+            what += f", {rows} rows a step"
+    ensure_fits(needed, what + ")", "choose smaller sizes (--hidden, --latent-dim, --batch-size, --num-samples, ...)")
+
+
+def check_sampling(kind: str, config: Any, n: int, what: str) -> None:
+    """Refuse drawing `n` samples that cannot fit (counted on meta tensors when n is large)."""
+    from vaekit.models import generate
+
+    rows = n * 4 * math.prod(config.data_shape) * 3  # the samples, their picture and a copy
+    ensure_fits(rows, what, "ask for fewer")
+    if n >= LARGE:
+        model = meta_model(kind, config)
+        step = dry_run_bytes(lambda: generate(model, n, mean=True)) if model is not None else None
+        if step is not None:
+            ensure_fits(step, what, "ask for fewer")
+
+
+__all__ = ["LARGE", "check_model", "check_sampling", "check_training", "dry_run_bytes", "meta_model"]
