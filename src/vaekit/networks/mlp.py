@@ -6,6 +6,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from vaekit.networks.registry import NETWORKS
@@ -35,15 +36,18 @@ class GaussianHead(nn.Module):
 
 
 class MLPEncoder(nn.Module):
-    """x [B, *data_shape] -> [B, 2, latent_dim] through hidden ReLU layers."""
+    """x [B, *data_shape] (and side inputs s [B, side], concatenated to the flattened x) -> [B, heads, latent_dim]
+    through hidden ReLU layers."""
 
-    def __init__(self, data_shape: tuple[int, ...], hidden: Sequence[int], latent_dim: int) -> None:
+    def __init__(self, data_shape: tuple[int, ...], hidden: Sequence[int], latent_dim: int, side: int = 0,
+                 heads: int = 2) -> None:
         super().__init__()
-        self.net = mlp([math.prod(data_shape), *hidden, 2 * latent_dim])
-        self.latent_dim = latent_dim
+        self.net = mlp([math.prod(data_shape) + side, *hidden, heads * latent_dim])
+        self.latent_dim, self.heads = latent_dim, heads
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x.flatten(1)).unflatten(-1, (2, self.latent_dim))
+    def forward(self, x: Tensor, side: Tensor | None = None) -> Tensor:
+        h = x.flatten(1) if side is None else torch.cat([x.flatten(1), side], -1)
+        return self.net(h).unflatten(-1, (self.heads, self.latent_dim))
 
 
 class MLPDecoder(nn.Module):
@@ -59,7 +63,8 @@ class MLPDecoder(nn.Module):
 
 
 @NETWORKS.register("mlp")
-def build_mlp(data_shape: tuple[int, ...], hidden: Sequence[int], latent_dim: int, num_params: int
-              ) -> tuple[nn.Module, nn.Module]:
-    """An MLP encoder and decoder (the decoder mirrors the encoder's hidden widths)."""
-    return MLPEncoder(data_shape, hidden, latent_dim), MLPDecoder(data_shape, hidden, latent_dim, num_params)
+def build_mlp(data_shape: tuple[int, ...], hidden: Sequence[int], latent_dim: int, num_params: int, *,
+              side: int = 0, heads: int = 2) -> tuple[nn.Module, nn.Module | None]:
+    """An MLP encoder and decoder (the decoder mirrors the encoder's hidden widths); see `vaekit.networks.build`."""
+    decoder = MLPDecoder(data_shape, hidden, latent_dim + side, num_params) if num_params else None
+    return MLPEncoder(data_shape, hidden, latent_dim, side, heads), decoder

@@ -15,12 +15,14 @@ exactly ``figsize * dpi``.
 
 Modules: `common` (sizes, colours, argument checks, PNG writers), `grids` (Pillow image grids:
 `image_grid`, `reconstructions`, `interpolations`, `manifold`, `traversals`), `charts` (matplotlib figures:
-`latent_map`, `tabular_histograms`, `correlation_matrices`, `training_curves`, `histogram`); this package
+`latent_map`, `tabular_histograms`, `correlation_matrices`, `training_curves`, `histogram`), `calibration`
+(`reliability_diagram`); this package
 re-exports their public functions and constants.
 """
 
 from __future__ import annotations
 
+from vaekit.plots.calibration import reliability_diagram
 from vaekit.plots.charts import (
     correlation_matrices,
     histogram,
@@ -68,6 +70,7 @@ __all__ = [
     "latent_map",
     "manifold",
     "reconstructions",
+    "reliability_diagram",
     "tabular_histograms",
     "training_curves",
     "traversals",

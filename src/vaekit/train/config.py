@@ -24,6 +24,9 @@ class TrainConfig:
 
     epochs: int = option(300, "passes over the training split", minimum=1)
     batch_size: int = option(128, "datapoints per gradient step", minimum=1)
+    # Semi-supervised runs with few labels (--labelled): the labelled rows would otherwise be seen once an epoch.
+    labelled_batch: int = option(0, "where only some training rows are labelled (--labelled): this many labelled rows, "
+                                 "drawn in turn, added to every batch (0: none)", minimum=0)
     lr: float = option(1e-3, "Adam learning rate", minimum=0)
     # A schedule is a function of the training progress alone (epochs, fractional), so resume needs no state.
     lr_schedule: str = option("constant", "learning rate over training: constant, cosine (down to --lr-final by the "

@@ -9,6 +9,7 @@ synchronises with the host inside an epoch except to refresh the progress bar.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -25,11 +26,11 @@ from vaekit.data import Splits
 from vaekit.data.batch import Batch
 from vaekit.data.config import DataConfig
 from vaekit.data.pipeline import Pipeline
+from vaekit.data.splits import UNLABELLED
 from vaekit.distributions import unchecked
 from vaekit.errors import DataError, RunError, VaekitError
 from vaekit.estimate import check_support, summarize
-from vaekit.estimate.likelihood import batches
-from vaekit.models import dtype_of, kind_of
+from vaekit.models import LatentVariableModel, for_batch, kind_of, x_distribution
 from vaekit.objectives import ELBO, Objective
 from vaekit.train import distributed
 from vaekit.train import state as run_state
@@ -53,20 +54,21 @@ class FitResult:
 def pipeline_for(model: nn.Module, splits: Splits, config: TrainConfig) -> Pipeline:
     """The preprocessing `fit` uses for this model, data and config (also used to evaluate a saved run).
 
-    Whether p(x|z) needs binary data, or is a density over real values, is read from its support.
+    Whether the model's distribution over x needs binary data, or is a density over real values, is read from its
+    support (`vaekit.models.x_distribution`); a model that does not model x (a classifier) sees the data scaled to
+    [0, 1], neither binarized nor dequantized unless asked.
     """
-    with torch.no_grad():
-        pz = model.prior()
-        px_z = model.decode(torch.zeros(1, *pz.event_shape, dtype=dtype_of(model)))
-    data_shape = tuple(px_z.event_shape)
+    px = x_distribution(model)
+    data_shape = tuple(px.event_shape) if px is not None else tuple(getattr(model, "data_shape", splits.data_shape))
     if tuple(splits.data_shape) != data_shape:
         raise DataError(f"{splits.name}: data shape {tuple(splits.data_shape)} does not match the model's {data_shape}")
     config_of = getattr(model, "config", None)
-    likelihood = getattr(config_of, "likelihood", type(px_z).__name__)
-    discrete = bool(px_z.support.is_discrete)
+    likelihood = getattr(config_of, "likelihood", type(px).__name__)
+    discrete = px is not None and bool(px.support.is_discrete)
     return Pipeline.resolve(
-        splits.name, likelihood, splits.levels, binary_likelihood=discrete, continuous_likelihood=not discrete,
-        binarize=config.binarize, dequantize=config.dequantize, seed=config.seed,
+        splits.name, likelihood, splits.levels, binary_likelihood=discrete,
+        continuous_likelihood=px is not None and not discrete, binarize=config.binarize, dequantize=config.dequantize,
+        seed=config.seed,
     )
 
 
@@ -78,10 +80,12 @@ class _Data:
     """The splits on the training device, as the model sees them."""
 
     x_train: Tensor              # stored rows (uint8 or float32)
-    y_train: Tensor | None       # labels [N] where the data has them
+    y_train: Tensor | None       # labels [N] where the data has them (UNLABELLED where --labelled dropped one)
     train_view: Tensor | None    # the fixed training view, or None when the pipeline draws fresh noise
     x_valid: Tensor
+    y_valid: Tensor | None
     pipeline: Pipeline
+    labelled_rows: Tensor | None = None  # rows with a label, where only some have one (semi-supervised)
 
     @property
     def n(self) -> int:
@@ -92,16 +96,45 @@ class _Data:
         x = self.train_view[index] if self.train_view is not None else self.pipeline.fresh(self.x_train[index], generator)
         return Batch(x, None if self.y_train is None else self.y_train[index], index)
 
+    def epoch_batches(self, generator: torch.Generator, batch_size: int, labelled_batch: int) -> list[Tensor]:
+        """The row indices of each batch of an epoch: a fresh permutation of the rows in slices of `batch_size`, and,
+        where only some rows are labelled, `labelled_batch` more rows of each batch drawn in turn from a fresh
+        permutation of the labelled ones (so that a few labels are seen in every batch)."""
+        order = torch.randperm(self.n, generator=generator, device=self.x_train.device)
+        slices = list(order.split(batch_size))
+        if not labelled_batch or self.labelled_rows is None:
+            return slices
+        wanted = len(slices) * labelled_batch
+        repeats = -(-wanted // len(self.labelled_rows))
+        extra = torch.cat([self.labelled_rows[torch.randperm(len(self.labelled_rows), generator=generator,
+                                                             device=self.x_train.device)] for _ in range(repeats)])
+        return [torch.cat([rows, extra[i * labelled_batch : (i + 1) * labelled_batch]]) for i, rows in enumerate(slices)]
+
+
+def _labelled_only(splits: Splits, needed: bool) -> Splits:
+    """The splits an objective trains on: the labelled training rows only, where it needs a label for every row."""
+    if not needed:
+        return splits
+    if splits.y_train is None or splits.y_valid is None:
+        raise DataError(f"{splits.name} has no labels, and this model and objective need a label for every row; give "
+                        "labelled data (see `vaekit datasets`; --label-column for a CSV file)")
+    keep = splits.y_train != UNLABELLED
+    return dataclasses.replace(splits, x_train=splits.x_train[keep], y_train=splits.y_train[keep])
+
 
 def _prepare_data(model: nn.Module, splits: Splits, pipeline: Pipeline, device: torch.device) -> _Data:
     # Deterministic pipelines are applied once, on the CPU so that every device sees the same draws; stochastic
     # ones draw fresh noise for every batch.
+    known = None if splits.y_train is None else splits.y_train != UNLABELLED
+    partly = known is not None and not bool(known.all())
     data = _Data(
         x_train=splits.x_train.to(device),
         y_train=None if splits.y_train is None else splits.y_train.to(device),
         train_view=None if pipeline.stochastic else pipeline.fixed(splits.x_train, "train").to(device),
         x_valid=pipeline.fixed(splits.x_valid, "valid").to(device),
+        y_valid=None if splits.y_valid is None else splits.y_valid.to(device),
         pipeline=pipeline,
+        labelled_rows=torch.nonzero(known).flatten().to(device) if partly else None,
     )
     # Check the data against the likelihood's support once, so that the loop can run unchecked.
     sample = data.train_view if data.train_view is not None else pipeline.fresh(
@@ -195,7 +228,8 @@ def _run_config(model: nn.Module, objective: Objective, splits: Splits, config: 
         "train": to_dict(config),
         "pipeline": to_dict(pipeline),
         "dataset": {"name": splits.name, "source": splits.source, "levels": splits.levels,
-                    "data_shape": list(splits.data_shape), "splits": splits.sizes()},
+                    "data_shape": list(splits.data_shape), "splits": splits.sizes(), "classes": splits.num_classes,
+                    "labelled": splits.labelled},
         "processes": processes,
     }
 
@@ -235,9 +269,9 @@ def _train_epoch(step: _Step, data: _Data, optimizer: torch.optim.Optimizer, par
     totals: Tensor | None = None  # this process's sums of the named terms
     seen = 0  # rows of those sums
     t0 = time.perf_counter()
-    order = torch.randperm(n, generator=generator, device=device)
-    for i in range(steps):
-        index = order[i * config.batch_size : (i + 1) * config.batch_size]
+    epoch_batches = data.epoch_batches(generator, config.batch_size, config.labelled_batch)
+    rows_in_epoch = sum(len(index) for index in epoch_batches)  # all processes together
+    for i, index in enumerate(epoch_batches):
         # Every process draws the whole global batch's noise, so that the data generator stays in step.
         batch = distributed.share_batch(data.batch(index, generator), group)
         if len(batch) == 0:  # a last global batch with fewer rows than processes: average_gradients sends zeros
@@ -260,26 +294,44 @@ def _train_epoch(step: _Step, data: _Data, optimizer: torch.optim.Optimizer, par
             bar.step(epoch, i + 1, dict(zip(step.names, (totals / seen).tolist())), rows / (time.perf_counter() - t0))
     if totals is None:  # this process saw no rows at all (more processes than rows)
         totals = torch.zeros(len(step.names), device=device)
-    return dict(zip(step.names, (distributed.all_sum(totals, group).double() / n).tolist()))
+    return dict(zip(step.names, (distributed.all_sum(totals, group).double() / rows_in_epoch).tolist()))
 
 
-def _validate(model: nn.Module, objective: Objective, x_valid: Tensor, group: distributed.Group,
+_SUMMARY = ("elbo", "reconstruction", "kl", "active_units")
+
+
+def _latent_view(model: nn.Module, data: _Data, rows: slice = slice(None)) -> object:
+    """The model validation scores on rows of the validation split: conditioned on their labels where the model is
+    conditional (`vaekit.models.for_batch`), else the model itself."""
+    return for_batch(model, Batch(data.x_valid[rows], None if data.y_valid is None else data.y_valid[rows]))
+
+
+def _validation_names(model: nn.Module, objective: Objective, data: _Data) -> list[str]:
+    """The validation figures: the plain ELBO's terms and active units where the model (as validated) is a
+    latent-variable model, and the objective's own figure where the loop does not compute it itself."""
+    names = list(_SUMMARY) if isinstance(_latent_view(model, data, slice(0, 1)), LatentVariableModel) else []
+    return names + ([objective.validation_figure] if objective.validation_figure not in names else [])
+
+
+def _validate(model: nn.Module, objective: Objective, data: _Data, group: distributed.Group,
               device: torch.device) -> dict[str, float]:
-    """Validation figures, means per datapoint: the plain ELBO's terms, active units, and the objective's own
-    figure where it is not the ELBO. Rank 0 computes them; the others take its figures, so that every process
-    keeps the same best epoch."""
-    names = ["elbo", "reconstruction", "kl", "active_units"]
-    own = objective.validation_figure not in names
-    if own:
-        names.append(objective.validation_figure)
+    """Validation figures, means per datapoint (`_validation_names`). Rank 0 computes them; the others take its
+    figures, so that every process keeps the same best epoch."""
+    names = _validation_names(model, objective, data)
     values = torch.zeros(len(names), dtype=torch.float64, device=device)
     if group.is_main:
-        summary = summarize(model, x_valid)
-        figures = [summary.elbo, summary.reconstruction, summary.kl, summary.active_units]
-        if own:
+        figures = []
+        if names[: len(_SUMMARY)] == list(_SUMMARY):
+            summary = summarize(_latent_view(model, data), data.x_valid)
+            figures = [summary.elbo, summary.reconstruction, summary.kl, summary.active_units]
+        if len(names) > len(figures):
+            n, total = data.x_valid.shape[0], 0.0
             with torch.no_grad():
-                total = sum(float(objective.validate(model, xb).double().sum()) for xb in batches(x_valid, 1024))
-            figures.append(total / x_valid.shape[0])
+                for start in range(0, n, 1024):
+                    y = None if data.y_valid is None else data.y_valid[start : start + 1024]
+                    batch = Batch(data.x_valid[start : start + 1024], y)
+                    total += float(objective.validate(model, batch).double().sum())
+            figures.append(total / n)
         values = torch.tensor(figures, dtype=torch.float64, device=device)
     return dict(zip(names, distributed.from_main(values, group).tolist()))
 
@@ -290,7 +342,8 @@ def _record(epoch: int, train: dict[str, float], valid: dict[str, float], scalar
     row: dict = {"epoch": epoch}
     row.update({f"train_{name}_nats": value for name, value in train.items()})
     row.update({f"valid_{name}_nats": value for name, value in valid.items() if name != "active_units"})
-    row["valid_active_units"] = int(valid["active_units"])
+    if "active_units" in valid:
+        row["valid_active_units"] = int(valid["active_units"])
     row.update(scalars)
     row.update({"train_seconds": train_seconds, "epoch_seconds": epoch_seconds, "images_per_second": n / epoch_seconds})
     return row
@@ -365,6 +418,7 @@ def fit(
     """
     # Set up: device, preprocessing, seeds, the data on the device, the optimiser and the gradient step.
     objective = objective if objective is not None else ELBO(ELBO.Config())
+    objective.check(model)
     best_by = f"valid_{objective.validation_figure}_nats"
     group = distributed.current()
     device = _device_for(config, group)
@@ -372,7 +426,8 @@ def fit(
     torch.manual_seed(config.seed)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     model.to(device)
-    data = _prepare_data(model, splits, pipeline, device)
+    data = _prepare_data(model, _labelled_only(splits, objective.needs_labels(model)), pipeline, device)
+    objective.prepare(data.y_train)
     if not resume and hasattr(model, "initialize"):  # data-dependent initialisation (the VampPrior's pseudo-inputs)
         model.initialize(data.train_view if data.train_view is not None else pipeline.fixed(splits.x_train, "train").to(device))
     distributed.broadcast_parameters(model, group)
@@ -406,7 +461,7 @@ def fit(
             train = _train_epoch(step, data, optimizer, params, generator, config, ema, group, epoch, bar)
             train_seconds = time.perf_counter() - t0
             evaluated.eval()
-            valid = _validate(evaluated, objective, data.x_valid, group, device)
+            valid = _validate(evaluated, objective, data, group, device)
             row = _record(epoch, train, valid, objective.scalars(epoch), train_seconds, time.perf_counter() - t0,
                           data.n)
             progress_state.history.append(row)
