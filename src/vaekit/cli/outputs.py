@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 from pathlib import Path
 
@@ -156,7 +157,9 @@ def run_encode(args: argparse.Namespace) -> int:
     if args.refine is not None and args.refine < 1:
         raise VaekitError(f"--refine {args.refine}: must be at least 1 step")
     refuse_existing(out, args.force)
-    splits = (run.load_splits() if args.data is None else
+    # Every label the data holds, also the training labels a semi-supervised run did not use: a conditional model
+    # encodes q(z|x, y) at each row's label.
+    splits = (vdata.load_data(dataclasses.replace(run.data_config, labelled=None)) if args.data is None else
               vdata.load(args.data, seed=run.data_config.split_seed, image_size=run.data_config.image_size))
     if tuple(splits.data_shape) != tuple(run.model_config.data_shape):
         raise VaekitError(f"{args.data}: data shape {tuple(splits.data_shape)} does not match the run's "

@@ -46,12 +46,16 @@ class CVAEConfig(LatentModelConfig):
 
 class LabelledView(nn.Module):
     """A conditional model for labels y [B]: the latent-variable model p(z) p(x|z, y) with q(z|x, y), for x of
-    those B rows (z [..., B, d] in `decode`, where a batch of 1 broadcasts)."""
+    those B rows (z [..., B, d] in `decode`, where a batch of 1 broadcasts).
+
+    y may have leading dimensions, [..., B]: then q(z|x, y) has batch [..., B] for x [B, ...] (x's part of the
+    encoder is computed once), p(x|z, y) has batch [..., B], and every bound computed on the view has shape
+    [..., B]: the bounds of the same x under several labels (M2's sum over classes)."""
 
     def __init__(self, model: CVAE, y: Tensor) -> None:
         super().__init__()
-        if y.dim() != 1 or y.dtype != torch.int64:
-            raise ValueError(f"labels must be int64 [B], got {y.dtype} {list(y.shape)}")
+        if y.dim() < 1 or y.dtype != torch.int64:
+            raise ValueError(f"labels must be int64 [..., B], got {y.dtype} {list(y.shape)}")
         if y.numel() and not (0 <= int(y.min()) and int(y.max()) < model.num_classes):
             raise ValueError(f"labels must be classes 0..{model.num_classes - 1}, got {int(y.min())}..{int(y.max())}")
         self.model, self.y = model, y
@@ -76,7 +80,7 @@ class LabelledView(nn.Module):
         return self.decode(z).log_prob(x) + self.prior().log_prob(z)
 
     def rows(self, start: int, stop: int) -> LabelledView:
-        return LabelledView(self.model, self.y[start:stop])
+        return LabelledView(self.model, self.y[..., start:stop])
 
 
 @MODELS.register("cvae")

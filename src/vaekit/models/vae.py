@@ -85,6 +85,10 @@ class VAEConfig(LatentModelConfig):
                                   minimum=1, group="inference", when=("encoder", ("none",)))
     inference_lr: float = option(0.05, "initial Adam learning rate of that fit (decayed linearly to 0)",
                                  minimum=1e-12, group="inference", when=("encoder", ("none",)))
+    # Each row's lambda_i gets one gradient an epoch (the decoder one a step): at the decoder's rate it would
+    # hardly move, and q stays at the prior while the decoder learns to ignore z.
+    local_lr_scale: float = option(100.0, "training: the learning rate of the lambda_i, as a multiple of --lr",
+                                   minimum=1e-6, group="inference", when=("encoder", ("none",)))
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -125,11 +129,13 @@ class VAE(nn.Module):
         super().__init__()
         self.config = config
         self.observation = config.observation()
-        encoder, self.decoder = build(
+        encoder, decoder = build(
             config.network, config.data_shape, config.hidden, config.latent_dim, self.observation.num_params
         )
-        # Built either way, so that the decoder starts from the same weights with or without an encoder.
+        # Built either way, so that the decoder starts from the same weights with or without an encoder. The order
+        # of registration is the order of the parameters, which a saved optimiser state relies on: encoder first.
         self.encoder = encoder if config.encoder == "network" else None
+        self.decoder = decoder
         if config.encoder == "none":
             self.posteriors = PosteriorTable(config.num_rows, config.latent_dim)
         self.prior_module = PRIORS[config.prior](config.latent_dim, config.data_shape, config.prior_components)
@@ -166,6 +172,15 @@ class VAE(nn.Module):
                                         lr=self.config.inference_lr)
             return Independent(Normal(loc, scale), 1)
         return self.posterior(self.encoder(x))
+
+    def parameter_groups(self) -> list[dict]:
+        """The optimiser's parameter groups: the lambda_i of the training rows (without an encoder) learn at
+        `local_lr_scale` times the learning rate of the other parameters."""
+        if self.encoder is not None:
+            return [{"params": list(self.parameters())}]
+        table = list(self.posteriors.parameters())
+        rest = [p for p in self.parameters() if all(p is not t for t in table)]
+        return [{"params": rest}, {"params": table, "lr_scale": self.config.local_lr_scale}]
 
     def at(self, index: Tensor) -> nn.Module:
         """The model for training rows `index` [B]: q(z|x) is q(z|lambda_i) of those rows without an encoder; with

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 
-from vaekit.networks.mlp import mlp
+from vaekit.networks.mlp import linear_with_side, mlp
 from vaekit.networks.registry import NETWORKS
 
 
@@ -19,8 +18,8 @@ def _conv_grid(data_shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 class ConvEncoder(nn.Module):
-    """Images [B, C, H, W] -> [B, heads, latent_dim]: two stride-2 convolutions, then an MLP (which also takes the
-    side inputs s [B, side], concatenated to the convolutions' features)."""
+    """Images [B, C, H, W] -> [..., B, heads, latent_dim]: two stride-2 convolutions, then an MLP (which also takes
+    the side inputs s [..., B, side], concatenated to the convolutions' features)."""
 
     def __init__(self, data_shape: tuple[int, ...], hidden: Sequence[int], latent_dim: int, channels: int = 32,
                  side: int = 0, heads: int = 2) -> None:
@@ -37,9 +36,8 @@ class ConvEncoder(nn.Module):
         self.latent_dim, self.heads = latent_dim, heads
 
     def forward(self, x: Tensor, side: Tensor | None = None) -> Tensor:
-        h = self.conv(nn.functional.pad(x, self.pad)).flatten(1)
-        h = h if side is None else torch.cat([h, side], -1)
-        return self.head(h).unflatten(-1, (self.heads, self.latent_dim))
+        h = linear_with_side(self.head[0], self.conv(nn.functional.pad(x, self.pad)).flatten(1), side)
+        return self.head[1:](h).unflatten(-1, (self.heads, self.latent_dim))
 
 
 class ConvDecoder(nn.Module):

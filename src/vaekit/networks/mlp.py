@@ -6,7 +6,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
-import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vaekit.networks.registry import NETWORKS
@@ -35,9 +35,19 @@ class GaussianHead(nn.Module):
         return self.net(h).unflatten(-1, (2, self.d_out))
 
 
+def linear_with_side(layer: nn.Linear, h: Tensor, side: Tensor | None) -> Tensor:
+    """`layer` applied to [h, side] (concatenated): h [B, n] and side [..., B, m] with any leading dimensions, the
+    output [..., B, out]. h's part of the product is computed once for every leading index of side (several
+    labels for the same x, as M2's sum over classes needs)."""
+    if side is None:
+        return layer(h)
+    n = h.shape[-1]
+    return F.linear(h, layer.weight[:, :n], layer.bias) + F.linear(side, layer.weight[:, n:])
+
+
 class MLPEncoder(nn.Module):
-    """x [B, *data_shape] (and side inputs s [B, side], concatenated to the flattened x) -> [B, heads, latent_dim]
-    through hidden ReLU layers."""
+    """x [B, *data_shape] (and side inputs s [..., B, side], concatenated to the flattened x) -> [..., B, heads,
+    latent_dim] through hidden ReLU layers."""
 
     def __init__(self, data_shape: tuple[int, ...], hidden: Sequence[int], latent_dim: int, side: int = 0,
                  heads: int = 2) -> None:
@@ -46,8 +56,8 @@ class MLPEncoder(nn.Module):
         self.latent_dim, self.heads = latent_dim, heads
 
     def forward(self, x: Tensor, side: Tensor | None = None) -> Tensor:
-        h = x.flatten(1) if side is None else torch.cat([x.flatten(1), side], -1)
-        return self.net(h).unflatten(-1, (self.heads, self.latent_dim))
+        h = linear_with_side(self.net[0], x.flatten(1), side)
+        return self.net[1:](h).unflatten(-1, (self.heads, self.latent_dim))
 
 
 class MLPDecoder(nn.Module):

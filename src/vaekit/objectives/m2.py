@@ -10,7 +10,8 @@
 with a = alpha N / N_l per labelled row (N training rows, N_l of them labelled; the paper's alpha = 0.1): the
 paper's J^alpha = J + alpha E_labelled[log q(y|x)] with the expectation written as a sum over the N_l points,
 scaled as in the paper's alpha = 0.1 N. The sum over y in U(x) is explicit: every unlabelled row is decoded once
-per class, in one batch. The ELBOs use one reparameterised draw of z and the analytic KL.
+per class, in one batch (the model's `given` takes labels [K, B]). The ELBOs use one reparameterised draw of z and
+the analytic KL.
 
 Training terms (per row, nats): `bound` = L(x, y) on labelled rows and U(x) on unlabelled ones, `objective` = the
 row's part of the loss above (negated). The validation figure is `unlabelled_bound`, U(x) of every validation
@@ -46,11 +47,9 @@ class M2ObjectiveConfig:
 
 def class_bounds(model: Any, x: Tensor, y: Tensor | None = None) -> Tensor:
     """L(x, y) = ELBO of log p(x, y) (one draw of z, analytic KL), nats: for the given labels y [B] a tensor [B]; for
-    y None, every class for every row, [K, B] (all K * B rows decoded as one batch)."""
+    y None, every class for every row, [K, B] (labels [K, B] through one view: all K * B rows decoded as one batch)."""
     if y is None:
-        k, b = model.num_classes, x.shape[0]
-        y = torch.arange(k, device=x.device).repeat_interleave(b)
-        return class_bounds(model, x.repeat(k, *([1] * (x.dim() - 1))), y).view(k, b)
+        y = torch.arange(model.num_classes, device=x.device)[:, None].expand(-1, x.shape[0])
     return elbo(model.given(y), x).elbo + model.label_prior().log_prob(y)
 
 

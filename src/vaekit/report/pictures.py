@@ -305,6 +305,7 @@ _PER_DATAPOINT = {  # key -> (x-axis label, caption)
     "log_likelihood": ("log p(x) (nats)", "Per-datapoint importance-sampled log p(x), in nats"),
     "elbo": ("ELBO (nats)", "Per-datapoint ELBO, in nats"),
     "ess": ("effective sample size", "Per-datapoint effective sample size of the importance weights (of K)"),
+    "label_log_likelihood": ("log p(y|x) (nats)", "Per-datapoint log-likelihood of the label under the classifier"),
 }
 
 
@@ -325,6 +326,10 @@ def _per_datapoint(evaluation: dict, folder: Path) -> list[Picture]:
         if not re.fullmatch(r"[A-Za-z0-9_]+", key) or finite.size == 0:  # the key names a file
             continue
         xlabel, caption = _PER_DATAPOINT.get(key, (key, f"Per-datapoint {key}"))
+        if key == "log_likelihood" and evaluation.get("log_likelihood_method") == "exact":
+            caption = "Per-datapoint exact log p(x), in nats"
+        if key == "log_likelihood" and evaluation.get("conditioned_on_labels"):
+            xlabel, caption = "log p(x|y) (nats)", "Per-datapoint importance-sampled log p(x|y) at the true label, in nats"
         dropped = f"; {values.size - finite.size} non-finite values left out" if finite.size < values.size else ""
         path = plots.histogram(finite, folder / f"per_datapoint_{key}.png", xlabel=xlabel,
                                title=f"{xlabel}, {split} split")

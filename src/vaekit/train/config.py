@@ -40,6 +40,9 @@ class TrainConfig:
                               "0.999 is typical)", minimum=0, maximum=0.999999)
     patience: int | None = option(None, "stop early when the validation figure has not improved for this many "
                                   "epochs (default: never)", minimum=1)
+    # A wall-clock budget for shared machines; the epochs actually run are in metrics.jsonl (rerun with --epochs).
+    max_minutes: float | None = option(None, "stop after the epoch during which training has run this many minutes "
+                                       "(default: no limit)", minimum=0)
     seed: int = option(0, "seed of initialisation, shuffling and sampling", minimum=0)
     # None = the natural default for the likelihood and data (see vaekit.data.pipeline.Pipeline.resolve).
     binarize: str | None = option(None, "binarize [0,1] data", choices=BINARIZE)

@@ -193,6 +193,13 @@ class _DerivedStep(_Step):
         return step_gradients(self.model, batch.x)
 
 
+def _parameter_groups(model: nn.Module, lr: float) -> list[dict]:
+    """The optimiser's parameter groups: the model's own (`parameter_groups()`, each with an optional `lr_scale`
+    multiplying the learning rate), else one group of all its parameters."""
+    groups = model.parameter_groups() if hasattr(model, "parameter_groups") else [{"params": list(model.parameters())}]
+    return [{**group, "lr": lr * group.get("lr_scale", 1.0)} for group in groups]
+
+
 def _choose_step(model: nn.Module, objective: Objective, config: TrainConfig, optimizer: torch.optim.Optimizer,
                  device: torch.device) -> _Step:
     why_not = applies(model, objective, config.precision)
@@ -282,7 +289,7 @@ def _train_epoch(step: _Step, data: _Data, optimizer: torch.optim.Optimizer, par
         distributed.average_gradients(params, len(batch), len(index), group)
         if config.lr_schedule != "constant":
             for group_ in optimizer.param_groups:
-                group_["lr"] = learning_rate(config, epoch - 1 + i / steps)
+                group_["lr"] = learning_rate(config, epoch - 1 + i / steps) * group_.get("lr_scale", 1.0)
         optimizer.step()
         if ema is not None:
             ema.update_parameters(step.model)
@@ -367,6 +374,13 @@ def _keep_best(progress: run_state.Progress, row: dict, best_by: str, model: nn.
     return True
 
 
+def _out_of_time(progress: run_state.Progress, minutes: float, group: distributed.Group, device: torch.device) -> bool:
+    """Whether the epochs so far took `minutes` or more, by rank 0's clock (so that every process stops together)."""
+    spent = sum(row["epoch_seconds"] for row in progress.history)
+    flag = torch.tensor([float(spent >= 60 * minutes)], dtype=torch.float64, device=device)
+    return bool(distributed.from_main(flag, group).item())
+
+
 # ---------------------------------------------------------------------------------------------------- fit
 
 
@@ -390,7 +404,10 @@ def fit(
         splits: the data, as loaded by `vaekit.data.load`.
         config: optimiser, epochs, seed, preprocessing.
         objective: what to maximise (default: the plain ELBO); the best epoch is the one with the best
-            validation `objective.validation_figure`.
+            validation `objective.validation_figure`. It says what it needs (`check`): where it needs a label for
+            every row (`needs_labels`: a classifier, a conditional VAE), training uses the labelled rows of the
+            training split only; otherwise every row, and with `config.labelled_batch` some labelled rows are
+            added to every batch of a partly labelled split.
         run_dir: where to write config.json, model.safetensors (best weights), the resumable state and
             metrics.jsonl after every epoch; None trains in memory only. A non-empty directory is refused unless
             `resume` is set.
@@ -408,7 +425,9 @@ def fit(
 
     Returns:
         `FitResult`; `history` rows hold the objective's terms as `train_<name>_nats`, the validation figures as
-        `valid_<name>_nats` (nats per datapoint), seconds and images per second. With `config.ema_decay` the
+        `valid_<name>_nats` (nats per datapoint: the plain ELBO's terms and active units where the model, given the
+        validation labels where it is conditional, has latent variables; the objective's own figure), seconds and
+        images per second. With `config.ema_decay` the
         validated and returned weights are the moving average of the trained ones.
 
     Example:
@@ -432,7 +451,7 @@ def fit(
         model.initialize(data.train_view if data.train_view is not None else pipeline.fixed(splits.x_train, "train").to(device))
     distributed.broadcast_parameters(model, group)
     # Fused Adam runs the whole update as one kernel per parameter group (CPU and CUDA since torch 2.4).
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+    optimizer = torch.optim.Adam(_parameter_groups(model, config.lr), lr=config.lr, fused=True)
     step = _choose_step(model, objective, config, optimizer, device)
     params = [p for p in model.parameters() if p.requires_grad]
     # The moving average of the weights, where asked for: it is what validation sees and what is saved.
@@ -474,6 +493,8 @@ def fit(
                 bar.epoch_done(epoch, best_by, row)
             if config.patience is not None and epoch - progress_state.best_epoch >= config.patience:
                 break  # early stopping: no better validation figure for `patience` epochs
+            if config.max_minutes is not None and _out_of_time(progress_state, config.max_minutes, group, device):
+                break  # the wall-clock budget is spent
     if progress_state.best_weights is not None:
         model.load_state_dict(progress_state.best_weights)
     return FitResult(history=progress_state.history, best_epoch=progress_state.best_epoch,
