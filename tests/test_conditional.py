@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import scipy.special
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.distributions import Categorical, Independent, MultivariateNormal, Normal
 
 import vaekit
@@ -418,7 +418,46 @@ def test_a_vae_without_an_encoder_learns_lambda_per_training_row(tmp_path):
     rows = model.at(torch.tensor([3, 5]))
     assert isinstance(rows, LatentVariableModel)
     torch.testing.assert_close(rows.encode(splits.x_train[[3, 5]]).mean, model.posteriors.raw[[3, 5], 0].detach())
+    from vaekit.runs.evaluate import latent_view
+
+    own = latent_view(model, splits.x_train[:5], None, training_rows=True)  # the first training rows' own lambda
+    torch.testing.assert_close(own.encode(splits.x_train[:5]).mean, model.posteriors.raw[:5, 0].detach())
     fixed = with_posteriors(model, splits.x_test)
     estimate = log_likelihood(fixed, splits.x_test, 50)
     assert estimate.values.shape == (20,) and float(estimate.gap.mean()) > 0  # log p(x) above the ELBO
     assert with_posteriors(build_model("vae", data_fields("vae", splits)), splits.x_test) is not None
+
+
+# ------------------------------------------------------------------------------------------- the loop
+
+
+class _Recording(vaekit.ELBO):
+    """The ELBO, noting each training batch's labels."""
+
+    def __init__(self) -> None:
+        super().__init__(vaekit.ELBO.Config())
+        self.batches: list[Tensor] = []
+
+    def __call__(self, model, batch, progress):
+        self.batches.append(batch.y.clone())
+        return super().__call__(model, batch, progress)
+
+
+def test_labelled_rows_are_added_to_every_batch_in_turn():
+    splits = keep_labels(_labelled_splits(), 6, seed=0)
+    objective = _Recording()
+    model = build_model("vae", {**data_fields("vae", splits), "hidden": (8,), "latent_dim": 2})
+    vaekit.fit(model, splits, vaekit.TrainConfig(epochs=1, batch_size=30, labelled_batch=4, gradients="autograd"),
+               objective)
+    assert [len(y) for y in objective.batches] == [34, 34, 24]  # 80 rows in slices of 30, each with 4 more
+    extra = torch.cat([y[-4:] for y in objective.batches])
+    assert (extra != UNLABELLED).all()  # the added rows are labelled ones
+    known = splits.y_train[splits.y_train != UNLABELLED]
+    assert sorted(extra[:6].tolist()) == sorted(known.tolist())  # each labelled row once before any repeats
+
+
+def test_a_wall_clock_budget_stops_training_after_an_epoch():
+    splits = _labelled_splits()
+    model = build_model("vae", {**data_fields("vae", splits), "hidden": (8,), "latent_dim": 2})
+    result = vaekit.fit(model, splits, vaekit.TrainConfig(epochs=5, batch_size=40, max_minutes=0))
+    assert len(result.history) == 1

@@ -170,7 +170,7 @@ def run_encode(args: argparse.Namespace) -> int:
         for split in ("train", "valid", "test"):
             x = run.pipeline.fixed(getattr(splits, f"x_{split}"), split)
             labels = getattr(splits, f"y_{split}")
-            model = latent_view(run.model, x, labels)
+            model = latent_view(run.model, x, labels, training_rows=split == "train" and args.data is None)
             if model is None:
                 raise VaekitError(f"{args.run}: a {run.kind} model has no q(z|x) to encode with (conditional models "
                                   "need labelled data)")

@@ -15,9 +15,12 @@ from torch import nn
 
 from vaekit.config import Source, validate
 from vaekit.errors import VaekitError
+
+# The kinds register in import order, which is the order --model lists them: the latent-variable models first.
+from vaekit.models.vae import VAE, LatentModelConfig, ObservationConfig, VAEConfig  # isort: skip
+from vaekit.models.hierarchical import HVAE, HVAEConfig  # isort: skip
 from vaekit.models.classifier import CategoricalClassifier, ClassifierConfig
 from vaekit.models.conditional import CVAE, M2, CVAEConfig, M2Config
-from vaekit.models.hierarchical import HVAE, HVAEConfig
 from vaekit.models.made import MADE, MADEConfig
 from vaekit.models.protocol import (
     Classifier,
@@ -36,7 +39,6 @@ from vaekit.models.protocol import (
     x_distribution,
 )
 from vaekit.models.registry import MODELS, kind_of
-from vaekit.models.vae import VAE, LatentModelConfig, ObservationConfig, VAEConfig
 
 
 def config_class(kind: str) -> type:

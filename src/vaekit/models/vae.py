@@ -87,7 +87,7 @@ class VAEConfig(LatentModelConfig):
                                  minimum=1e-12, group="inference", when=("encoder", ("none",)))
     # Each row's lambda_i gets one gradient an epoch (the decoder one a step): at the decoder's rate it would
     # hardly move, and q stays at the prior while the decoder learns to ignore z.
-    local_lr_scale: float = option(100.0, "training: the learning rate of the lambda_i, as a multiple of --lr",
+    local_lr_scale: float = option(100.0, "learning rate of the lambda_i in training, as a multiple of --lr",
                                    minimum=1e-6, group="inference", when=("encoder", ("none",)))
 
     def __post_init__(self) -> None:

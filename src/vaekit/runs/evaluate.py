@@ -55,13 +55,18 @@ from vaekit.train.config import resolve_device
 LOW_ESS_FRACTION = 0.01
 
 
-def latent_view(model: Any, x: Tensor, y: Tensor | None) -> Any | None:
+def latent_view(model: Any, x: Tensor, y: Tensor | None, training_rows: bool = False) -> Any | None:
     """The latent-variable model a run's figures of x [N, ...] are computed on: `given(y)` at the labels for a
-    conditional model (None without labels), the model itself for a latent-variable model, else None; with
-    q(z|x) fitted once for x where the model fits it per datapoint (`with_posteriors`)."""
+    conditional model (None without labels), the model itself for a latent-variable model, else None. Where the
+    model keeps per-datapoint parameters and x are its first N training rows (`training_rows`), q(z|x) is theirs
+    (`at`); where it fits q(z|x) per datapoint otherwise, it is fitted once for x (`with_posteriors`)."""
     if isinstance(model, ConditionalModel):
         return model.given(y) if labelled(y) else None
-    return with_posteriors(model, x) if isinstance(model, LatentVariableModel) else None
+    if not isinstance(model, LatentVariableModel):
+        return None
+    if training_rows and hasattr(model, "at"):
+        return model.at(torch.arange(x.shape[0], device=x.device))
+    return with_posteriors(model, x)
 
 
 def evaluate_run(
@@ -129,7 +134,7 @@ def evaluate_run(
         torch.manual_seed(seed)
         if isinstance(model, Classifier) and labelled(y):
             figures.update(_classification(model, x, y, figures["per_datapoint"]))
-        view = latent_view(model, x, y)
+        view = latent_view(model, x, y, training_rows=split == "train")
         if isinstance(model, ConditionalModel) and hasattr(model, "label_prior"):
             figures.update(_marginal(model, x, y, view, num_samples, on_batch, offset, figures["per_datapoint"]))
         elif view is not None:
