@@ -110,6 +110,107 @@ def test_train_evaluate_sample_reconstruct_encode(case, tmp_path, capsys):
     assert Path(out.strip()).is_file()
 
 
+def _labelled_csv(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(3)
+    path = tmp_path / "labelled.csv"
+    y = np.arange(90) % 3
+    x = rng.normal(size=(90, 4)) + y[:, None]
+    path.write_text("a,b,label,c,d\n" + "\n".join(f"{r[0]:.4f},{r[1]:.4f},{c},{r[2]:.4f},{r[3]:.4f}"
+                                                    for r, c in zip(x, y)) + "\n")
+    return path
+
+
+SMALL = ["--epochs", "2", "--hidden", "16", "--batch-size", "32"]
+#: case -> (data, options, what the model offers: "latent" (q(z|x) and log p(x) or log p(x|y)), "classifier", "exact")
+KINDS = {
+    "classifier": (lambda tmp: "digits", ["--model", "classifier"], {"classifier"}),
+    "classifier-conv-labelled": (lambda tmp: "digits", ["--model", "classifier", "--network", "conv", "--labelled",
+                                                        "30"], {"classifier"}),
+    "csv-label-column-classifier": (_labelled_csv, ["--model", "classifier", "--label-column", "label"], {"classifier"}),
+    "cvae": (lambda tmp: "digits", ["--model", "cvae", "--latent-dim", "2"], {"latent", "conditional"}),
+    "cvae-iwae-labelled": (lambda tmp: "digits", ["--model", "cvae", "--latent-dim", "2", "--objective", "iwae",
+                                                  "--labelled", "40"], {"latent", "conditional"}),
+    "m2-labelled": (lambda tmp: "digits", ["--model", "m2", "--latent-dim", "2", "--classifier-hidden", "8",
+                                           "--labelled", "40", "--labelled-batch", "8"],
+                    {"latent", "conditional", "classifier", "marginal"}),
+    "made": (_binary_npy, ["--model", "made"], {"exact"}),
+    "made-gaussian-csv": (_table_csv, ["--model", "made", "--likelihood", "gaussian"], {"exact"}),
+    "vae-encoder-none": (lambda tmp: "digits", ["--encoder", "none", "--latent-dim", "2", "--inference-steps", "5"],
+                         {"latent"}),
+}
+
+
+@pytest.mark.parametrize("case", list(KINDS))
+def test_every_kind_trains_evaluates_samples_and_reports(case, tmp_path, capsys):
+    make_data, options, offers = KINDS[case]
+    data = str(make_data(tmp_path))
+    run = tmp_path / "run"
+    code, out, err = _run(["train", "--data", data, "--out", str(run), *SMALL, *options, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["epochs"] == 2
+    code, out, err = _run(["evaluate", str(run), "--importance-samples", "10", "--json"], capsys)
+    assert code == 0, err
+    f = json.loads(out)
+    if "classifier" in offers:
+        assert 0 <= f["accuracy"] <= 1 and 0 <= f["calibration_error"] <= 1 and f["label_log_likelihood"] < 0
+    if "latent" in offers:
+        assert f["log_likelihood"] >= f["elbo"] - 1.0 and f["log_likelihood_method"].startswith("importance")
+        assert f.get("conditioned_on_labels", False) == ("conditional" in offers and "marginal" not in offers)
+    if "marginal" in offers:  # log p(x) summed over classes; log p(x|y) at the true label lies below it
+        assert f["conditional_log_likelihood"] <= f["log_likelihood"] + 1.0 and f["labelled_bound"] < f["log_likelihood"]
+    if "exact" in offers:
+        assert f["log_likelihood_method"] == "exact" and f["importance_samples"] is None and "elbo" not in f
+    assert ("log_likelihood" in f) == bool(offers - {"classifier"})
+    code, out, err = _run(["evaluate", str(run), "--importance-samples", "5"], capsys)  # the text, too
+    assert code == 0 and "written:" in out, err
+
+    image = data == "digits" or data.endswith(".npy")
+    label = ["--label", "1"] if "conditional" in offers else []
+    code, out, err = _run(["sample", str(run), "-n", "4", *label], capsys)
+    if "classifier" in offers and not offers - {"classifier"}:
+        assert code == 2 and "nothing to sample" in err
+    else:
+        assert code == 0, err
+        assert Path(out.strip()).suffix == (".png" if image else ".csv")
+    if "latent" in offers:
+        code, out, err = _run(["reconstruct", str(run), "-n", "4"], capsys)
+        assert code == 0, err
+        code, out, err = _run(["encode", str(run), "--out", str(tmp_path / "z.npz"), "--refine", "3"], capsys)
+        assert code == 0, err
+        assert np.load(tmp_path / "z.npz")["test_loc"].shape[1] == 2
+    code, out, err = _run(["report", str(run)], capsys)
+    assert code == 0, err
+    pictures = {p.name for p in (run / "report_files").iterdir()}
+    assert ("reliability.png" in pictures) == ("classifier" in offers)
+    assert ("samples_per_class.png" in pictures) == ("conditional" in offers)
+
+
+def test_the_probe_uses_the_labelled_rows_only(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _run(["train", "--out", str(run), *TINY], capsys)[0] == 0
+    code, out, err = _run(["evaluate", str(run), "--importance-samples", "5", "--probe", "--labelled", "20", "--json"],
+                          capsys)
+    assert code == 0, err
+    assert json.loads(out)["probe"]["n_train"] == 20
+    code, _, err = _run(["train", "--out", str(tmp_path / "semi"), "--labelled", "50", *TINY], capsys)
+    assert code == 0, err
+    code, out, err = _run(["evaluate", str(tmp_path / "semi"), "--importance-samples", "5", "--probe", "--json"], capsys)
+    assert code == 0 and json.loads(out)["probe"]["n_train"] == 50, err
+
+
+def test_sample_by_label_is_checked(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _run(["train", "--out", str(run), *TINY], capsys)[0] == 0
+    code, _, err = _run(["sample", str(run), "--label", "1"], capsys)
+    assert code == 2 and "--label applies to conditional models" in err and len(err.strip().splitlines()) == 1
+    cvae = tmp_path / "cvae"
+    assert _run(["train", "--out", str(cvae), "--model", "cvae", *TINY], capsys)[0] == 0
+    code, _, err = _run(["sample", str(cvae), "--label", "10"], capsys)
+    assert code == 2 and "classes 0..9" in err
+    code, _, err = _run(["sample", str(cvae)], capsys)
+    assert code == 2 and "give --label" in err
+
+
 def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path, capsys):
     common = ["--data", "digits", "--hidden", "16", "--latent-dim", "3", "--batch-size", "64", "--seed", "5"]
     assert _run(["train", *common, "--epochs", "4", "--out", str(tmp_path / "full")], capsys)[0] == 0
@@ -167,6 +268,30 @@ BAD = {
     "a device that is not one": (lambda tmp: ["train", "--device", "tpu", "--out", str(tmp / "r")], "tpu"),
     "three image sizes": (lambda tmp: ["train", "--image-size", "8", "8", "8", "--out", str(tmp / "r")], "image_size"),
     "negative beta": (lambda tmp: ["train", "--beta", "-0.5", "--out", str(tmp / "r")], "--beta: must be at least 0"),
+    "label column of an array": (lambda tmp: ["train", "--data", str(_binary_npy(tmp)), "--label-column", "y",
+                                              "--out", str(tmp / "r")], "--label-column y: applies to CSV files only"),
+    "a misspelt label column": (lambda tmp: ["train", "--data", str(_labelled_csv(tmp)), "--label-column", "lable",
+                                             "--model", "classifier", "--out", str(tmp / "r")], "did you mean 'label'"),
+    "a classifier without labels": (lambda tmp: ["train", "--model", "classifier", "--data", str(_binary_npy(tmp)),
+                                                 "--out", str(tmp / "r")], "--model classifier models class labels"),
+    "more labels than rows": (lambda tmp: ["train", "--labelled", "5000", "--out", str(tmp / "r")],
+                              "--labelled 5000: the training split has only 1294 rows"),
+    "labels kept of unlabelled data": (lambda tmp: ["train", "--labelled", "5", "--data", str(_binary_npy(tmp)),
+                                                    "--out", str(tmp / "r")], "has no labels"),
+    "m2's objective for a vae": (lambda tmp: ["train", "--objective", "m2", "--out", str(tmp / "r")],
+                                 "--objective m2 trains a model with p(y)"),
+    "maximum likelihood for a vae": (lambda tmp: ["train", "--objective", "likelihood", "--out", str(tmp / "r")],
+                                     "--objective likelihood fits fully observed models"),
+    "the elbo for a classifier": (lambda tmp: ["train", "--model", "classifier", "--objective", "elbo",
+                                               "--out", str(tmp / "r")], "has none; use --objective likelihood"),
+    "a vampprior without an encoder": (lambda tmp: ["train", "--encoder", "none", "--prior", "vamp",
+                                                    "--out", str(tmp / "r")], "the VampPrior is built from the encoder"),
+    "inference steps with an encoder": (lambda tmp: ["train", "--inference-steps", "5", "--out", str(tmp / "r")],
+                                        "--inference-steps applies only with --encoder none"),
+    "alpha with the elbo": (lambda tmp: ["train", "--alpha", "1", "--out", str(tmp / "r")],
+                            "--alpha applies to --objective m2 only"),
+    "a mask seed for a vae": (lambda tmp: ["train", "--mask-seed", "1", "--out", str(tmp / "r")],
+                              "--mask-seed applies to --model made only"),
 }
 
 

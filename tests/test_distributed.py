@@ -123,3 +123,21 @@ def test_torchrun_trains_every_kind_prior_and_objective(options, tmp_path):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all(np.isfinite(r["train_elbo_nats"]) and np.isfinite(r[config["best_by"]])
                                   for r in rows)
+
+
+@pytest.mark.parametrize("options", [
+    ["--model", "m2", "--latent-dim", "2", "--classifier-hidden", "8", "--labelled", "40", "--labelled-batch", "8"],
+    ["--encoder", "none", "--latent-dim", "2", "--inference-steps", "3"],
+    ["--model", "classifier", "--labelled", "60"],
+], ids=["m2-labelled", "vae-encoder-none", "classifier-labelled"])
+def test_torchrun_trains_the_labelled_and_per_datapoint_kinds(options, tmp_path):
+    run = tmp_path / "run"
+    proc = _torchrun(["-m", "vaekit", "train", "--data", "digits", "--hidden", "16", "--batch-size", "50",
+                      "--epochs", "2", "--out", str(run), *options], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = json.loads((run / "config.json").read_text())
+    assert config["processes"] == 2 and config["dataset"]["labelled"] == int(options[options.index("--labelled") + 1]
+                                                                               if "--labelled" in options else 1294)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(np.isfinite(r[config["best_by"]]) for r in rows)
+    assert all(np.isfinite(v) for r in rows for k, v in r.items() if k.startswith("train_"))

@@ -34,7 +34,7 @@ from vaekit import __version__
 from vaekit.cli.options import Owner, config_from, given, refuse_inapplicable
 from vaekit.config import ConfigError, Source, check_value, choices_of, field_types, flag_of, suggest, validate
 from vaekit.data.config import DataConfig
-from vaekit.models import MODELS, config_class
+from vaekit.models import MODELS, config_class, default_objective
 from vaekit.objectives import OBJECTIVES
 from vaekit.train.config import TrainConfig
 
@@ -48,8 +48,8 @@ SECTIONS = ("model", "objective", "data", "train")
 #: Keys of a run's config.json that describe the run that was made; accepted in a file and ignored.
 RECORDED = ("format", "vaekit_version", "torch_version", "command", "created", "best_by", "dataset", "pipeline",
             "processes")
-#: What `kind` and `objective.name` are when neither the file nor the command line says.
-DEFAULT_KIND, DEFAULT_OBJECTIVE = "vae", "elbo"
+#: What `kind` is when neither the file nor the command line says (the objective is then the kind's own).
+DEFAULT_KIND = "vae"
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,8 @@ def read_experiment(path: str | Path, kind: str | None = None, objective: str | 
     sections["objective"].pop("name", None)
     chosen: dict[str, list[type]] = {
         "model": [config_class(kind or DEFAULT_KIND)] + [config_class(k) for k in MODELS.names()],
-        "objective": [OBJECTIVES[objective or DEFAULT_OBJECTIVE].Config] + [c.Config for _, c in OBJECTIVES.items()],
+        "objective": [OBJECTIVES[objective or default_objective(kind or DEFAULT_KIND)].Config]
+        + [c.Config for _, c in OBJECTIVES.items()],
         "data": [DataConfig],
         "train": [TrainConfig],
     }
@@ -202,7 +203,7 @@ def resolve(args: argparse.Namespace, command_line: dict[str, object]
         experiment = dataclasses.replace(experiment, data_shape=None)  # other data: its shape is the one to use
     values = {**(experiment.values if experiment else {}), **command_line}
     kind = args.model or (experiment and experiment.kind) or DEFAULT_KIND
-    objective = args.objective or (experiment and experiment.objective) or DEFAULT_OBJECTIVE
+    objective = args.objective or (experiment and experiment.objective) or default_objective(kind)
     name_of = experiment.name_of(command_line) if experiment else flag_of
     refuse_inapplicable(values, Owner(config_class(kind), f"--model {kind}"), _model_owners(), name_of)
     refuse_inapplicable(values, Owner(OBJECTIVES[objective].Config, f"--objective {objective}"), _objective_owners(),

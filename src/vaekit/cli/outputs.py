@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 from pathlib import Path
 
@@ -28,7 +29,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--out", help="FILE.png, .npy or .csv (default: RUN/samples.png)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--draw", action="store_true", help="draw x ~ p(x|z) instead of showing the mean of p(x|z)")
+    p.add_argument("--draw", action="store_true", help="draw x ~ p(x|z) instead of showing the mean of p(x|z) "
+                   "(a density model always draws)")
+    p.add_argument("--label", type=int, default=None, metavar="Y", help="draw from class Y (conditional models)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=run_sample)
 
@@ -40,10 +43,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=run_reconstruct)
 
-    p = sub.add_parser("encode", help="posterior means and variances of every split, to .npz")
+    p = sub.add_parser("encode", help="posterior means and variances of every split, to .npz (optionally refined "
+                       "per datapoint)")
     p.add_argument("run")
     p.add_argument("--data", help="dataset name or path (default: the run's own data)")
     p.add_argument("--out", required=True, help="FILE.npz")
+    p.add_argument("--refine", type=int, default=None, metavar="STEPS",
+                   help="refine each q(z|x) by STEPS steps of gradient ascent on its own ELBO (per-datapoint inference, "
+                        "vaekit.estimate.fit_posteriors) before writing it")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=run_encode)
 
@@ -55,10 +62,12 @@ def run_datasets(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
+    print(f"{'name':<16} {'here?':<10} {'shape':<10} {'labels':<11} where")
     for row in rows:
         state = "available" if row["available"] else "not here"
         shape = "x".join(map(str, row["shape"]))
-        print(f"{row['name']:<16} {state:<10} {shape:<10} {row.get('where') or ''}")
+        labels = f"{row['classes']} classes" if row.get("labels") else "none"
+        print(f"{row['name']:<16} {state:<10} {shape:<10} {labels:<11} {row.get('where') or ''}")
     return 0
 
 
@@ -101,11 +110,12 @@ def run_sample(args: argparse.Namespace) -> int:
     check_sampling(run.kind, run.model_config, args.n, f"sample -n {args.n}")
     check_writable(path.parent)
     # Samples in the data's own units (standardized data is mapped back).
-    x = run.pipeline.restore(generate(run.model, args.n, mean=not args.draw, seed=args.seed)).numpy()
+    x = run.pipeline.restore(generate(run.model, args.n, mean=not args.draw, seed=args.seed, label=args.label)).numpy()
     if path.suffix == ".png":
         if not image:
             raise VaekitError(f"{path}: this run's data is not images; write samples to .csv or .npy")
-        plots.image_grid(x.clip(0, 1), path, title=f"{args.n} samples from the model")
+        of = f" of class {args.label}" if args.label is not None else ""
+        plots.image_grid(x.clip(0, 1), path, title=f"{args.n} samples{of} from the model")
     else:
         _write_array(path, x)
     print(path)
@@ -116,17 +126,23 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     from vaekit import plots
     from vaekit.estimate import posterior_moments
     from vaekit.runs import open_run
+    from vaekit.runs.evaluate import latent_view
 
     run = open_run(args.run)
     if len(run.model_config.data_shape) != 3:
         raise VaekitError(f"{args.run}: reconstruct draws pictures, and this run's data is not images")
-    path = _default_output(run.path, "reconstructions", args.out, args.force, True)
-    check_writable(path.parent)
     splits = run.load_splits()
     x = run.pipeline.fixed(getattr(splits, f"x_{args.split}")[: args.n], args.split)
+    y = getattr(splits, f"y_{args.split}")
+    model = latent_view(run.model, x, None if y is None else y[: args.n])
+    if model is None:
+        raise VaekitError(f"{args.run}: a {run.kind} model has no q(z|x) to reconstruct through (conditional models "
+                          "need labelled data)")
+    path = _default_output(run.path, "reconstructions", args.out, args.force, True)
+    check_writable(path.parent)
     with torch.inference_mode(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # posterior means a hierarchy estimates from draws
-        x_hat = run.model.decode(posterior_moments(run.model.encode(x))[0]).mean
+        x_hat = model.decode(posterior_moments(model.encode(x))[0]).mean
     plots.reconstructions(x.numpy(), x_hat.numpy().clip(0, 1), path)
     print(path)
     return 0
@@ -134,29 +150,43 @@ def run_reconstruct(args: argparse.Namespace) -> int:
 
 def run_encode(args: argparse.Namespace) -> int:
     from vaekit import data as vdata
-    from vaekit.estimate import batches, posterior_moments
+    from vaekit.estimate import fit_posteriors, posterior_moments
+    from vaekit.models import chunks
     from vaekit.runs import open_run
+    from vaekit.runs.evaluate import latent_view
 
     run = open_run(args.run)
     out = Path(args.out)
     if out.suffix != ".npz":
         raise VaekitError(f"{out}: --out must end in .npz")
+    if args.refine is not None and args.refine < 1:
+        raise VaekitError(f"--refine {args.refine}: must be at least 1 step")
     refuse_existing(out, args.force)
     check_writable(out.parent)
-    splits = (run.load_splits() if args.data is None else
+    # Every label the data holds, also the training labels a semi-supervised run did not use: a conditional model
+    # encodes q(z|x, y) at each row's label.
+    splits = (vdata.load_data(dataclasses.replace(run.data_config, labelled=None)) if args.data is None else
               vdata.load(args.data, seed=run.data_config.split_seed, image_size=run.data_config.image_size))
     if tuple(splits.data_shape) != tuple(run.model_config.data_shape):
         raise VaekitError(f"{args.data}: data shape {tuple(splits.data_shape)} does not match the run's "
                           f"{tuple(run.model_config.data_shape)}")
     arrays: dict[str, np.ndarray] = {}
-    with torch.inference_mode(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)  # posterior moments a hierarchy estimates from draws
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # posterior moments a hierarchy estimates from draws; the refinement's draws
         for split in ("train", "valid", "test"):
             x = run.pipeline.fixed(getattr(splits, f"x_{split}"), split)
-            moments = [posterior_moments(run.model.encode(xb)) for xb in batches(x, 1024)]
-            arrays[f"{split}_loc"] = torch.cat([m[0] for m in moments]).numpy()
-            arrays[f"{split}_variance"] = torch.cat([m[1] for m in moments]).square().numpy()
             labels = getattr(splits, f"y_{split}")
+            model = latent_view(run.model, x, labels, training_rows=split == "train" and args.data is None)
+            if model is None:
+                raise VaekitError(f"{args.run}: a {run.kind} model has no q(z|x) to encode with (conditional models "
+                                  "need labelled data)")
+            with torch.inference_mode():
+                moments = [posterior_moments(part.encode(xb)) for part, xb in chunks(model, x, 1024)]
+            loc, scale = torch.cat([m[0] for m in moments]), torch.cat([m[1] for m in moments])
+            if args.refine:
+                loc, scale = fit_posteriors(model, x, start=(loc, scale), steps=args.refine)
+            arrays[f"{split}_loc"] = loc.numpy()
+            arrays[f"{split}_variance"] = scale.square().numpy()
             if labels is not None:
                 arrays[f"{split}_labels"] = labels.numpy()
     buffer = io.BytesIO()

@@ -19,7 +19,7 @@ from vaekit.cli.options import (
 )
 from vaekit.data.config import DataConfig
 from vaekit.errors import VaekitError
-from vaekit.models import MODELS
+from vaekit.models import MODELS, data_fields
 from vaekit.objectives import OBJECTIVES
 from vaekit.train import distributed
 from vaekit.train.config import TrainConfig
@@ -32,6 +32,7 @@ GROUPS = {
     "model": "model: the architecture (--model)",
     "prior": "prior p(z) (--model vae)",
     "hierarchy": "second stochastic layer z2 (--model hvae)",
+    "inference": "inference: q(z|x) amortised or per datapoint (--model vae)",
     "objective": "objective: what training maximises (--objective)",
     "training": "training",
 }
@@ -73,10 +74,12 @@ def add_run_options(p: argparse.ArgumentParser, groups: dict[str, argparse._Argu
     config`'s. Returns the config field names added."""
     names = add_config_options(p, [Owner(DataConfig, "data")], "data", groups)
     groups["model"].add_argument("--model", choices=MODELS.names(), default=None,
-                                 help="the kind of model (default: vae)")
+                                 help="the kind of model (default: vae): latent-variable models vae, hvae; "
+                                      "conditional cvae; semi-supervised m2; classifier p(y|x); density model made")
     names += add_config_options(p, _model_owners(), "model", groups)
     groups["objective"].add_argument("--objective", choices=OBJECTIVES.names(), default=None,
-                                     help="the training objective (default: elbo)")
+                                     help="the training objective (default: the model's own: elbo; likelihood for "
+                                          "classifier and made; m2 for m2)")
     names += add_config_options(p, _objective_owners(), "objective", groups)
     names += add_config_options(p, [Owner(TrainConfig, "training")], "training", groups)
     return names
@@ -168,7 +171,7 @@ def run_train(args: argparse.Namespace) -> int:
             data_config = config_from(DataConfig, values)
             train_config = config_from(TrainConfig, values)
             objective = build_objective(objective_name, config_from(OBJECTIVES[objective_name].Config, values))
-        splits = vdata.load(data_config.data, seed=data_config.split_seed, image_size=data_config.image_size)
+        splits = vdata.load_data(data_config)
         torch.manual_seed(train_config.seed)  # initialisation is part of the seeded run
         if saved is not None:
             model_config = saved.model_config
@@ -178,7 +181,7 @@ def run_train(args: argparse.Namespace) -> int:
         else:
             if experiment is not None:
                 experiment.check_data_shape(splits.data_shape)
-            model_config = config_from(MODELS[kind].Config, values, data_shape=splits.data_shape)
+            model_config = config_from(MODELS[kind].Config, values, **data_fields(kind, splits))
         check_training(kind, model_config, objective, train_config.batch_size,
                        splits.sizes()["train"] + splits.sizes()["valid"])
         try:
@@ -211,7 +214,8 @@ def run_train(args: argparse.Namespace) -> int:
         print_json(summary)
     else:
         figure = result.best_by.removeprefix("valid_").removesuffix("_nats")
-        label = {"elbo": "ELBO", "iwae_bound": "IWAE bound"}.get(figure, figure.replace("_", " "))
+        label = {"elbo": "ELBO", "iwae_bound": "IWAE bound", "unlabelled_bound": "unlabelled bound U(x)"}.get(
+            figure, figure.replace("_", " "))
         print(f"run: {out}  ({len(history)} epochs, {summary['train_seconds_total']:.1f} s, "
               f"{summary['images_per_second'] or 0:,.0f} images/s)")
         print(f"best validation {label}: {result.best_valid:.3f} nats per datapoint (epoch {result.best_epoch})")

@@ -45,7 +45,8 @@ class NamedDataset:
     sizes: dict[str, int] = field(default_factory=dict)
     data_shape: tuple[int, ...] = (1, 28, 28)
     levels: int = 256
-    labels: bool = True
+    labels: bool = True  # whether the files carry class labels
+    classes: int = 10
 
 
 _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

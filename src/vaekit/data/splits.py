@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,7 @@ SPLITS = ("train", "valid", "test")
 TEST_FRACTION = 0.2  # of all examples, for data without an official test split
 VALID_FRACTION = 0.1  # of what remains after the test split
 MIN_EXAMPLES = 10  # fewer cannot give a train, a validation and a test example that mean anything
+UNLABELLED = -1  # the label of a training row whose label is not used (`keep_labels`)
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: tensors have no truth value, so field-wise == is meaningless
@@ -20,7 +22,8 @@ class Splits:
     """One dataset in memory, split into train / valid / test.
 
     x_*: [N, *data_shape], uint8 holding 0..levels-1 when `levels` is not None, else float32.
-    y_*: int64 labels [N], or None when the data has no labels.
+    y_*: int64 labels [N] (classes 0..K-1), or None when the data has no labels; in y_train, `UNLABELLED` (-1)
+    marks the rows whose label `keep_labels` dropped (semi-supervised training).
     """
 
     name: str  # "digits", "fashion-mnist", ... or the user's path
@@ -41,6 +44,19 @@ class Splits:
                 raise ValueError(f"x_{split} has shape {list(x.shape)}, expected [N, *{list(self.data_shape)}]")
             if y is not None and tuple(y.shape) != (x.shape[0],):
                 raise ValueError(f"y_{split} has shape {list(y.shape)}, expected [{x.shape[0]}]")
+            if y is not None and (y.dtype != torch.int64 or (y.numel() and int(y.min()) < UNLABELLED)):
+                raise ValueError(f"y_{split} must hold int64 classes 0..K-1 (or {UNLABELLED}: unlabelled)")
+
+    @property
+    def num_classes(self) -> int | None:
+        """K, one more than the largest label of any split; None for data without labels."""
+        labels = [y for y in (self.y_train, self.y_valid, self.y_test) if y is not None and y.numel()]
+        return max(int(y.max()) for y in labels) + 1 if labels else None
+
+    @property
+    def labelled(self) -> int | None:
+        """Training rows that carry a label (fewer than all under `--labelled`); None without labels."""
+        return None if self.y_train is None else int((self.y_train != UNLABELLED).sum())
 
     @property
     def is_image(self) -> bool:
@@ -113,3 +129,36 @@ def _split_all(x: np.ndarray, y: np.ndarray | None, seed: int, what: str) -> tup
     train, valid, test = split_indices(x.shape[0], seed, what)
     parts = {"train": train, "valid": valid, "test": test}
     return {k: x[i] for k, i in parts.items()}, {k: (None if y is None else y[i]) for k, i in parts.items()}
+
+
+def keep_labels(splits: Splits, n: int, seed: int) -> Splits:
+    """`splits` with only `n` training labels kept, balanced across classes; the other training rows get the label
+    `UNLABELLED`. Validation and test keep every label.
+
+    Each of the K classes present in y_train keeps n // K labels, and n % K classes (chosen with the seed) one more;
+    the rows of each class are chosen uniformly at random with `seed` (numpy's default generator), so the same
+    (data, n, seed) always keeps the same rows.
+    """
+    what = f"--labelled {n}"
+    if splits.y_train is None:
+        raise DataError(f"{what}: {splits.name} has no labels; give labelled data (see `vaekit datasets`) or leave "
+                        "--labelled out")
+    y = splits.y_train.numpy()
+    classes = np.unique(y[y != UNLABELLED])
+    if n >= len(y):
+        raise DataError(f"{what}: the training split has only {len(y)} rows; keep fewer labels, or leave --labelled "
+                        "out to keep them all")
+    if n < len(classes):
+        raise DataError(f"{what}: fewer labels than the {len(classes)} classes; keep at least one per class")
+    rng = np.random.default_rng(seed)
+    shares = np.full(len(classes), n // len(classes))
+    shares[rng.permutation(len(classes))[: n % len(classes)]] += 1
+    kept = np.full_like(y, UNLABELLED)
+    for c, share in zip(classes, shares):
+        rows = np.flatnonzero(y == c)
+        if len(rows) < share:
+            raise DataError(f"{what}: class {c} has only {len(rows)} training rows, fewer than its share of {share}; "
+                            "keep fewer labels")
+        chosen = rng.choice(rows, size=share, replace=False)
+        kept[chosen] = c
+    return dataclasses.replace(splits, y_train=torch.from_numpy(kept))

@@ -75,19 +75,37 @@ def as_examples(x: np.ndarray, what: str) -> tuple[np.ndarray, tuple[int, ...]]:
     )
 
 
+#: Class labels are class indices 0..K-1; more classes than this is taken for a mistake (a column of ids).
+MAX_CLASSES = 1000
+
+
 def as_labels(y: np.ndarray, n: int, what: str) -> np.ndarray:
-    """Labels as int64 [n]: integers, integral floats, or strings (numbered in sorted order)."""
+    """Labels as int64 [n]: class indices 0..K-1 (integers, integral floats), or strings numbered in sorted order.
+
+    One label per example; negative labels (vaekit marks unlabelled rows with -1 itself) and K > `MAX_CLASSES`
+    are refused with a one-line `DataError`.
+    """
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or y.shape[0] != n:
         raise DataError(f"{what}: labels have shape {list(y.shape)} but there are {n} examples; save one label per example")
     if y.dtype.kind in "US":
         return np.unique(y, return_inverse=True)[1].astype(np.int64)
-    if y.dtype.kind in "biu":
-        return y.astype(np.int64)
-    if y.dtype.kind == "f" and np.isfinite(y).all() and np.all(y == np.round(y)):
-        return y.astype(np.int64)
-    raise DataError(f"{what}: labels must be integers or class names, got {y.dtype} values; save integer labels")
+    if y.dtype.kind == "f" and not (np.isfinite(y).all() and np.all(y == np.round(y))):
+        bad = int(np.argwhere(~np.isfinite(y) | (y != np.round(y)))[0][0])
+        raise DataError(f"{what}: labels must be integer classes; row {bad} (counting from 0) holds {y[bad]!r}; "
+                        "save integer labels 0..K-1")
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"{what}: labels must be integers or class names, got {y.dtype} values; save integer labels")
+    labels = y.astype(np.int64)
+    if labels.size and labels.min() < 0:
+        bad = int(np.argmax(labels < 0))
+        raise DataError(f"{what}: labels must be classes 0..K-1; row {bad} (counting from 0) holds {labels[bad]}; "
+                        "renumber the classes from 0")
+    if labels.size and labels.max() >= MAX_CLASSES:
+        raise DataError(f"{what}: a label of {labels.max()} means more than {MAX_CLASSES} classes; labels must "
+                        "number the classes 0..K-1 (is this an id column?)")
+    return labels
 
 
 # --------------------------------------------------------------------------------- value transforms

@@ -6,16 +6,19 @@ named datasets (`named.DATASETS`, read through its module) appear here only in a
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
 
+from vaekit.config import suggest
 from vaekit.data import named, readers, transforms
 from vaekit.data.splits import SPLITS, VALID_FRACTION, Splits, _make, _split_all
 from vaekit.errors import DataError
 
 
-def _load_user(path: Path, shown: str, seed: int, image_size: tuple[int, int] | None) -> Splits:
+def _load_user(path: Path, shown: str, seed: int, image_size: tuple[int, int] | None,
+               label_column: str | None = None) -> Splits:
     if path.is_dir():
         x, y, _classes = readers.read_image_folder(path, image_size)
         xs, ys = _split_all(x, y, seed, shown)
@@ -28,6 +31,8 @@ def _load_user(path: Path, shown: str, seed: int, image_size: tuple[int, int] | 
         x, y, presplit = _npz_arrays(path, shown, seed)
     elif suffix == ".csv":
         x, y, presplit = readers.read_csv(path), None, None
+        if label_column is not None:
+            x, y = _label_column(path, shown, x, label_column)
     else:
         raise DataError(
             f"{shown}: unsupported file type {path.suffix or '(none)'}; give a .npy, .npz or .csv file, "
@@ -97,3 +102,22 @@ def _npz_arrays(path: Path, shown: str, seed: int):
         f"{shown}: cannot tell which array holds the data (keys: {', '.join(arrays) or 'none'}); "
         "name it x (labels y), or save x_train, x_valid, x_test"
     )
+
+
+def _label_column(path: Path, shown: str, table: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(the other columns, the column `name`) of a CSV table, by the header row's names."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            header = next((row for row in csv.reader(f) if any(field.strip() for field in row)), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as e:  # read_csv read it a moment ago: only a race gets here
+        raise DataError(f"{shown}: cannot read the header row ({e}); check the file") from e
+    names = [field.strip() for field in header]
+    if any(readers.is_number(n) for n in names):
+        raise DataError(f"{shown}: --label-column {name}: the file has no header row naming its columns; add one")
+    if name not in names:
+        raise DataError(f"{shown}: --label-column {name}: no such column{suggest(name, names)}; the columns are "
+                        f"{', '.join(names)}")
+    if len(names) < 2:
+        raise DataError(f"{shown}: --label-column {name}: the label is the only column; the data needs others")
+    j = names.index(name)
+    return np.delete(table, j, axis=1), table[:, j]

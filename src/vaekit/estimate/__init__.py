@@ -1,12 +1,25 @@
-"""Estimators on any model that honours the model protocol: bounds, log p(x), diagnostics, per-datapoint
-inference and the gap split. One importance-weight core (`weights`) serves them all."""
+"""Estimators on any model that honours the model protocols: bounds, log p(x) (of a conditional model: log p(x|y)
+through `given(y)`, or summed over classes), diagnostics, per-datapoint inference and the gap split, and a
+classifier's figures. One importance-weight core (`weights`) serves every bound and estimate of log p(x)."""
 
 from vaekit.estimate.bounds import ElboTerms, Weights, draw, elbo, elbo_with_samples, iwae_bound, log_weights, weights
+from vaekit.estimate.classification import CALIBRATION_BINS, Classification, classify
 from vaekit.estimate.diagnostics import ACTIVE_THRESHOLD, Summary, posterior_moments, summarize
 from vaekit.estimate.likelihood import LogLikelihood, batches, bits_per_dim, log_likelihood
-from vaekit.estimate.local import GapSplit, gap_split, optimal_posterior
+from vaekit.estimate.local import (
+           FixedPosteriors,
+           GapSplit,
+           fit_posteriors,
+           gap_split,
+           optimal_posterior,
+           with_posteriors,
+)
+from vaekit.estimate.marginal import MarginalLogLikelihood, exact_log_likelihood, marginal_log_likelihood
 from vaekit.estimate.support import check_support
 
-__all__ = ["ACTIVE_THRESHOLD", "ElboTerms", "GapSplit", "LogLikelihood", "Summary", "Weights", "batches",
-           "bits_per_dim", "check_support", "draw", "elbo", "elbo_with_samples", "gap_split", "iwae_bound",
-           "log_likelihood", "log_weights", "optimal_posterior", "posterior_moments", "summarize", "weights"]
+__all__ = ["ACTIVE_THRESHOLD", "CALIBRATION_BINS", "Classification", "ElboTerms", "FixedPosteriors", "GapSplit",
+           "LogLikelihood",
+           "MarginalLogLikelihood", "Summary", "Weights", "batches", "bits_per_dim", "check_support", "classify", "draw",
+           "elbo", "elbo_with_samples", "exact_log_likelihood", "fit_posteriors", "gap_split", "iwae_bound",
+           "log_likelihood", "log_weights", "marginal_log_likelihood", "optimal_posterior", "posterior_moments",
+           "summarize", "weights", "with_posteriors"]

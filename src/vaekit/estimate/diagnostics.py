@@ -16,8 +16,7 @@ from torch.distributions import Distribution
 
 from vaekit.distributions import kl_units
 from vaekit.estimate.bounds import elbo_with_samples
-from vaekit.estimate.likelihood import batches
-from vaekit.models.protocol import LatentVariableModel, latent_groups
+from vaekit.models.protocol import LatentVariableModel, chunks, latent_groups
 
 #: Draws per datapoint for a posterior mean that q does not give in closed form (a hierarchy's upper layers).
 MOMENT_SAMPLES = 64
@@ -62,9 +61,9 @@ def summarize(model: LatentVariableModel, x: Tensor, batch_size: int = 1024, ana
     totals = torch.zeros(3, dtype=torch.float64)
     unit_sums: Tensor | None = None
     locs, estimated, per_dimension, unit_names = [], False, False, ["z"]
-    for xb in batches(x, batch_size):
-        qz_x = model.encode(xb)
-        terms, z = elbo_with_samples(model, xb, 1, analytic_kl, qz_x=qz_x, pz=pz)
+    for part, xb in chunks(model, x, batch_size):
+        qz_x = part.encode(xb)
+        terms, z = elbo_with_samples(part, xb, 1, analytic_kl, qz_x=qz_x, pz=pz)
         totals += torch.stack([terms.elbo.sum(), terms.reconstruction.sum(), terms.kl.sum()]).double().cpu()
         units = kl_units(qz_x, pz, z, analytic=analytic_kl)
         per_dimension, unit_names = units.per_dimension, units.names

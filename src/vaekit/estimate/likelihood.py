@@ -17,7 +17,7 @@ from torch.distributions import Independent, Normal
 from vaekit.distributions import analytic_kl, unchecked
 from vaekit.estimate.bounds import weights
 from vaekit.estimate.support import check_support
-from vaekit.models.protocol import LatentVariableModel
+from vaekit.models.protocol import LatentVariableModel, rows
 
 # Rows of (importance sample, datapoint) pairs decoded at once. Memory stays near _ROWS * D * 4 bytes per
 # decoder output (6 MB for 784-dimensional data) whatever K and the split size; chunks this small stay in
@@ -107,9 +107,9 @@ def log_likelihood(
     values, ess, elbos = [], [], []
     with unchecked():
         for start in range(0, x.shape[0], batch_size):
-            xb = x[start : start + batch_size]
+            xb, part = x[start : start + batch_size], rows(model, start, start + batch_size)
             if proposal is None:
-                qz_x = model.encode(xb)
+                qz_x = part.encode(xb)
             else:
                 qz_x = Independent(Normal(*(p[start : start + batch_size] for p in proposal)), 1)
             lse = torch.full((xb.shape[0],), -math.inf, dtype=torch.float64, device=x.device)
@@ -117,7 +117,7 @@ def log_likelihood(
             reconstruction = torch.zeros_like(lse)  # sum_k log p(x|z_k)
             log_w_sum = torch.zeros_like(lse)  # sum_k log w_k
             for k_start in range(0, num_samples, chunk):
-                w = weights(model, xb, min(chunk, num_samples - k_start), qz_x=qz_x, pz=pz, reparameterized=False)
+                w = weights(part, xb, min(chunk, num_samples - k_start), qz_x=qz_x, pz=pz, reparameterized=False)
                 log_w = w.log_w.double()  # (k, B)
                 lse = torch.logaddexp(lse, torch.logsumexp(log_w, 0))
                 lse2 = torch.logaddexp(lse2, torch.logsumexp(2 * log_w, 0))

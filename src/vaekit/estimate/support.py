@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
 from vaekit.errors import DataError
-from vaekit.models.protocol import LatentVariableModel, dtype_of
+from vaekit.models.protocol import x_distribution
 
 
 @torch.no_grad()
-def check_support(model: LatentVariableModel, x: Tensor, what: str) -> None:
-    """Raise `DataError` unless every row of x [N, *data_shape] lies in the support of the model's p(x|z).
+def check_support(model: Any, x: Tensor, what: str) -> None:
+    """Raise `DataError` unless every row of x [N, *data_shape] lies in the support of the model's distribution
+    over x (p(x|z) of a latent-variable model, p(x|z, y) of a conditional one, a density model's conditionals);
+    a model that does not model x (a classifier) takes any x.
 
-    Decodes z = 0 (no random draw, so the caller's random stream is untouched).
+    Evaluates that distribution at z = 0 (no random draw, so the caller's random stream is untouched).
     """
-    pz = model.prior()
-    z = torch.zeros(1, *pz.event_shape, dtype=dtype_of(model), device=x.device)
-    px_z = model.decode(z)
-    inside = px_z.support.check(x)
+    px = x_distribution(model)
+    if px is None:
+        return
+    inside = px.support.check(x)
     if not bool(inside.all()):
         bad = int((~inside).sum())
         raise DataError(f"{what}: {bad} of {len(x)} rows lie outside the support of the model's likelihood "
-                        f"({px_z.support}); choose a likelihood that fits the data")
+                        f"({px.support}); choose a likelihood that fits the data")

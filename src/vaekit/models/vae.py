@@ -4,32 +4,41 @@
     encoder, decoder `vaekit.networks.NETWORKS` (mlp, conv)
     observation      `vaekit.distributions.OBSERVATIONS` (bernoulli, gaussian, gaussian-fixed, ...)
 
+q(z|x) is amortised by an encoder network (`encoder="network"`, the default), or not (`encoder="none"`): the
+seed's q(z|lambda_i), a table of (loc, scale) per training row learned with the decoder (`at(index)` is the model
+for those rows), and for any other x a fit of lambda by gradient ascent on its ELBO (`encode`, through
+`vaekit.estimate.fit_posteriors`). The generative model p(z) p(x|z) and its options are the same either way, which
+is why this is a field of the VAE's config rather than another kind: `--encoder none` combines with every prior
+but the VampPrior (built from the encoder), likelihood and network, and the two runs differ in q alone.
+
 References: Kingma & Welling 2014 (Auto-Encoding Variational Bayes); Rezende, Mohamed & Wierstra 2014;
 Tomczak & Welling 2018 (VampPrior).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
-from torch.distributions import Distribution
+from torch.distributions import Distribution, Independent, Normal
 
 from vaekit.config import check, option
 from vaekit.distributions import OBSERVATIONS, PRIORS, Observation, diagonal_gaussian
+from vaekit.models.protocol import dtype_of
 from vaekit.models.registry import MODELS
 from vaekit.networks import NETWORKS, build
 
+ENCODERS = ("network", "none")
+
 
 @dataclass
-class LatentModelConfig:
-    """What every model with an observation model p(x|z) shares; saved in a run's config.json under "model"."""
+class ObservationConfig:
+    """What every model of x through an observation model shares: the data's shape and the family of p(x|.)."""
 
     data_shape: tuple[int, ...] = option((1, 8, 8), cli=False)
     likelihood: str = option("bernoulli", "observation model p(x|z)", choices=OBSERVATIONS.names)
-    network: str = option("mlp", "encoder/decoder body next to x", choices=NETWORKS.names)
-    # A floor on q's scale keeps log q(z|x) finite when the encoder tries to collapse a dimension to a point.
-    min_scale: float = option(1e-4, "floor on the standard deviation of every Gaussian over z", minimum=1e-12)
     # Only used by gaussian-fixed: the observation noise, in data units (data scaled to [0, 1]).
     fixed_scale: float = option(0.1, "sigma of the gaussian-fixed likelihood", minimum=1e-12,
                                 when=("likelihood", ("gaussian-fixed",)))
@@ -43,9 +52,18 @@ class LatentModelConfig:
             raise ValueError(f"data_shape must be positive sizes, got {self.data_shape}")
 
     def observation(self) -> Observation:
-        """The observation model p(x|z) this config names."""
+        """The observation model this config names."""
         return OBSERVATIONS[self.likelihood](self.data_shape, fixed_scale=self.fixed_scale,
                                              min_scale=self.obs_min_scale)
+
+
+@dataclass
+class LatentModelConfig(ObservationConfig):
+    """What every model with an observation model p(x|z) shares; saved in a run's config.json under "model"."""
+
+    network: str = option("mlp", "encoder/decoder body next to x", choices=NETWORKS.names)
+    # A floor on q's scale keeps log q(z|x) finite when the encoder tries to collapse a dimension to a point.
+    min_scale: float = option(1e-4, "floor on the standard deviation of every Gaussian over z", minimum=1e-12)
 
 
 @dataclass
@@ -57,14 +75,39 @@ class VAEConfig(LatentModelConfig):
     prior: str = option("normal", "prior p(z)", choices=PRIORS.names, group="prior")
     prior_components: int | None = option(None, "C: mixture components or VampPrior pseudo-inputs (default 10 / 500)",
                                           minimum=1, group="prior", when=("prior", ("mixture", "vamp")))
+    # none: the seed's q(z|lambda_i), one (loc, scale) per training row, learned with the decoder; q(z|x) of any
+    # other x is fitted by gradient ascent on its ELBO (vaekit.estimate.fit_posteriors).
+    encoder: str = option("network", "q(z|x): an encoder network (amortised), or none: per-datapoint parameters "
+                          "lambda_i of the training rows, fitted by gradient ascent for other data",
+                          choices=ENCODERS, group="inference")
+    num_rows: int | None = option(None, cli=False, minimum=1)  # training rows of the table (--encoder none)
+    inference_steps: int = option(200, "Adam steps fitting q(z|lambda) to data outside the training rows",
+                                  minimum=1, group="inference", when=("encoder", ("none",)))
+    inference_lr: float = option(0.05, "initial Adam learning rate of that fit (decayed linearly to 0)",
+                                 minimum=1e-12, group="inference", when=("encoder", ("none",)))
+    # Each row's lambda_i gets one gradient an epoch (the decoder one a step): at the decoder's rate it would
+    # hardly move, and q stays at the prior while the decoder learns to ignore z.
+    local_lr_scale: float = option(100.0, "learning rate of the lambda_i in training, as a multiple of --lr",
+                                   minimum=1e-6, group="inference", when=("encoder", ("none",)))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.encoder == "none" and self.num_rows is None:
+            raise ValueError("encoder 'none' keeps parameters per training row: num_rows must be given")
+        if self.encoder == "none" and self.prior == "vamp":
+            raise ValueError("the VampPrior is built from the encoder network; with --encoder none use --prior "
+                             "normal or mixture")
 
     def describe(self) -> str:
         """One sentence, plain text: what this model is."""
         prior = {"normal": "a N(0, I) prior", "mixture": "a learned mixture-of-Gaussians prior",
                  "vamp": "a VampPrior"}.get(self.prior, f"a {self.prior} prior")
         components = f" ({self.prior_components} components)" if self.prior_components else ""
+        inference = (f", q(z|lambda_i) per training row (no encoder; other data fitted in {self.inference_steps} "
+                     "steps)" if self.encoder == "none" else "")
         return (f"A VAE with {prior}{components}, a {self.likelihood} likelihood, {self.network} networks (hidden "
-                f"{' x '.join(map(str, self.hidden)) or 'none'}) and a {self.latent_dim}-dimensional latent space")
+                f"{' x '.join(map(str, self.hidden)) or 'none'}) and a {self.latent_dim}-dimensional latent space"
+                f"{inference}")
 
 
 @MODELS.register("vae")
@@ -86,9 +129,15 @@ class VAE(nn.Module):
         super().__init__()
         self.config = config
         self.observation = config.observation()
-        self.encoder, self.decoder = build(
+        encoder, decoder = build(
             config.network, config.data_shape, config.hidden, config.latent_dim, self.observation.num_params
         )
+        # Built either way, so that the decoder starts from the same weights with or without an encoder. The order
+        # of registration is the order of the parameters, which a saved optimiser state relies on: encoder first.
+        self.encoder = encoder if config.encoder == "network" else None
+        self.decoder = decoder
+        if config.encoder == "none":
+            self.posteriors = PosteriorTable(config.num_rows, config.latent_dim)
         self.prior_module = PRIORS[config.prior](config.latent_dim, config.data_shape, config.prior_components)
 
     @property
@@ -99,13 +148,44 @@ class VAE(nn.Module):
     def data_shape(self) -> tuple[int, ...]:
         return self.config.data_shape
 
+    @property
+    def amortised(self) -> bool:
+        """Whether q(z|x) is an encoder's output (cheap); else `encode` fits it per datapoint (an optimisation)."""
+        return self.encoder is not None
+
     def prior(self) -> Distribution:
         """p(z): batch shape [], event shape [latent_dim]."""
         return self.prior_module(self.encode)
 
     def encode(self, x: Tensor) -> Distribution:
-        """q(z|x) = N(loc(x), diag(scale(x)^2)): batch [B], event [latent_dim]; scale = softplus + min_scale."""
+        """q(z|x) = N(loc(x), diag(scale(x)^2)): batch [B], event [latent_dim]; scale = softplus + min_scale.
+
+        Without an encoder (`encoder="none"`), loc and scale are fitted to each row of x by `inference_steps` steps
+        of gradient ascent on its ELBO from N(0, I) (`vaekit.estimate.fit_posteriors`): slow, and a fresh fit (with
+        fresh draws) at every call. The training rows' own q(z|lambda_i) are `at(index)`.
+        """
+        if self.encoder is None:
+            from vaekit.estimate.local import fit_posteriors  # estimators sit above models; imported at call time
+
+            start = torch.zeros(x.shape[0], self.latent_dim, dtype=dtype_of(self), device=x.device)
+            loc, scale = fit_posteriors(self, x, start=(start, torch.ones_like(start)), steps=self.config.inference_steps,
+                                        lr=self.config.inference_lr)
+            return Independent(Normal(loc, scale), 1)
         return self.posterior(self.encoder(x))
+
+    def parameter_groups(self) -> list[dict]:
+        """The optimiser's parameter groups: the lambda_i of the training rows (without an encoder) learn at
+        `local_lr_scale` times the learning rate of the other parameters."""
+        if self.encoder is not None:
+            return [{"params": list(self.parameters())}]
+        table = list(self.posteriors.parameters())
+        rest = [p for p in self.parameters() if all(p is not t for t in table)]
+        return [{"params": rest}, {"params": table, "lr_scale": self.config.local_lr_scale}]
+
+    def at(self, index: Tensor) -> nn.Module:
+        """The model for training rows `index` [B]: q(z|x) is q(z|lambda_i) of those rows without an encoder; with
+        one, it is the encoder's q(z|x) and the model itself."""
+        return TrainingRows(self, index) if self.encoder is None else self
 
     def posterior(self, raw: Tensor) -> Distribution:
         """q(z|x) from the encoder's raw output [B, 2, latent_dim] (location, unconstrained scale)."""
@@ -122,3 +202,43 @@ class VAE(nn.Module):
     def initialize(self, x: Tensor) -> None:
         """Data-dependent initialisation from training rows x [N, *data_shape] (the VampPrior's pseudo-inputs)."""
         self.prior_module.initialize(x)
+
+
+class PosteriorTable(nn.Module):
+    """lambda_i for N training rows: raw [N, 2, latent_dim] (location, unconstrained scale, as an encoder's output),
+    starting at q = N(0, I)."""
+
+    def __init__(self, num_rows: int, latent_dim: int) -> None:
+        super().__init__()
+        raw = torch.zeros(num_rows, 2, latent_dim)
+        raw[:, 1] = math.log(math.expm1(1.0))  # softplus^-1(1): scale 1 (the min_scale floor adds 1e-4)
+        self.raw = nn.Parameter(raw)
+
+    def forward(self, index: Tensor) -> Tensor:
+        return self.raw[index]
+
+
+class TrainingRows(nn.Module):
+    """A non-amortised VAE for some of its training rows: q(z|x) = q(z|lambda_i) of rows `index`; the model's
+    prior and decoder otherwise. x must be those rows, in that order."""
+
+    def __init__(self, model: VAE, index: Tensor) -> None:
+        super().__init__()
+        self.model, self.index = model, index
+
+    def prior(self) -> Distribution:
+        return self.model.prior()
+
+    def encode(self, x: Tensor) -> Distribution:
+        if x.shape[0] != self.index.shape[0]:
+            raise ValueError(f"x has {x.shape[0]} rows, but this model is bound to {self.index.shape[0]} training rows")
+        return self.model.posterior(self.model.posteriors(self.index))
+
+    def decode(self, z: Tensor) -> Distribution:
+        return self.model.decode(z)
+
+    def log_joint(self, x: Tensor, z: Tensor) -> Tensor:
+        return self.model.log_joint(x, z)
+
+    def rows(self, start: int, stop: int) -> TrainingRows:
+        return TrainingRows(self.model, self.index[start:stop])

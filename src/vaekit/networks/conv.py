@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from vaekit.networks.mlp import mlp
+from vaekit.networks.mlp import linear_with_side, mlp
 from vaekit.networks.registry import NETWORKS
 
 
@@ -18,9 +18,11 @@ def _conv_grid(data_shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 class ConvEncoder(nn.Module):
-    """Images [B, C, H, W] -> [B, 2, latent_dim]: two stride-2 convolutions, then an MLP."""
+    """Images [B, C, H, W] -> [..., B, heads, latent_dim]: two stride-2 convolutions, then an MLP (which also takes
+    the side inputs s [..., B, side], concatenated to the convolutions' features)."""
 
-    def __init__(self, data_shape: tuple[int, ...], hidden: Sequence[int], latent_dim: int, channels: int = 32) -> None:
+    def __init__(self, data_shape: tuple[int, ...], hidden: Sequence[int], latent_dim: int, channels: int = 32,
+                 side: int = 0, heads: int = 2) -> None:
         super().__init__()
         c, h, w = data_shape
         gh, gw = _conv_grid(data_shape)
@@ -30,12 +32,12 @@ class ConvEncoder(nn.Module):
             nn.Conv2d(c, channels, 4, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1), nn.ReLU(),
         )
-        self.head = mlp([2 * channels * gh * gw, *hidden, 2 * latent_dim])
-        self.latent_dim = latent_dim
+        self.head = mlp([2 * channels * gh * gw + side, *hidden, heads * latent_dim])
+        self.latent_dim, self.heads = latent_dim, heads
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = nn.functional.pad(x, self.pad)
-        return self.head(self.conv(x).flatten(1)).unflatten(-1, (2, self.latent_dim))
+    def forward(self, x: Tensor, side: Tensor | None = None) -> Tensor:
+        h = linear_with_side(self.head[0], self.conv(nn.functional.pad(x, self.pad)).flatten(1), side)
+        return self.head[1:](h).unflatten(-1, (self.heads, self.latent_dim))
 
 
 class ConvDecoder(nn.Module):
@@ -62,9 +64,10 @@ class ConvDecoder(nn.Module):
 
 
 @NETWORKS.register("conv")
-def build_conv(data_shape: tuple[int, ...], hidden: Sequence[int], latent_dim: int, num_params: int
-               ) -> tuple[nn.Module, nn.Module]:
-    """A convolutional encoder and decoder, for image data shaped (C, H, W)."""
+def build_conv(data_shape: tuple[int, ...], hidden: Sequence[int], latent_dim: int, num_params: int, *,
+               side: int = 0, heads: int = 2) -> tuple[nn.Module, nn.Module | None]:
+    """A convolutional encoder and decoder, for image data shaped (C, H, W); see `vaekit.networks.build`."""
     if len(data_shape) != 3:
         raise ValueError(f"network 'conv' needs image data shaped (C, H, W); this data has shape {data_shape}")
-    return ConvEncoder(data_shape, hidden, latent_dim), ConvDecoder(data_shape, hidden, latent_dim, num_params)
+    decoder = ConvDecoder(data_shape, hidden, latent_dim + side, num_params) if num_params else None
+    return ConvEncoder(data_shape, hidden, latent_dim, side=side, heads=heads), decoder

@@ -6,6 +6,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vaekit.networks.registry import NETWORKS
@@ -34,16 +35,29 @@ class GaussianHead(nn.Module):
         return self.net(h).unflatten(-1, (2, self.d_out))
 
 
+def linear_with_side(layer: nn.Linear, h: Tensor, side: Tensor | None) -> Tensor:
+    """`layer` applied to [h, side] (concatenated): h [B, n] and side [..., B, m] with any leading dimensions, the
+    output [..., B, out]. h's part of the product is computed once for every leading index of side (several
+    labels for the same x, as M2's sum over classes needs)."""
+    if side is None:
+        return layer(h)
+    n = h.shape[-1]
+    return F.linear(h, layer.weight[:, :n], layer.bias) + F.linear(side, layer.weight[:, n:])
+
+
 class MLPEncoder(nn.Module):
-    """x [B, *data_shape] -> [B, 2, latent_dim] through hidden ReLU layers."""
+    """x [B, *data_shape] (and side inputs s [..., B, side], concatenated to the flattened x) -> [..., B, heads,
+    latent_dim] through hidden ReLU layers."""
 
-    def __init__(self, data_shape: tuple[int, ...], hidden: Sequence[int], latent_dim: int) -> None:
+    def __init__(self, data_shape: tuple[int, ...], hidden: Sequence[int], latent_dim: int, side: int = 0,
+                 heads: int = 2) -> None:
         super().__init__()
-        self.net = mlp([math.prod(data_shape), *hidden, 2 * latent_dim])
-        self.latent_dim = latent_dim
+        self.net = mlp([math.prod(data_shape) + side, *hidden, heads * latent_dim])
+        self.latent_dim, self.heads = latent_dim, heads
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x.flatten(1)).unflatten(-1, (2, self.latent_dim))
+    def forward(self, x: Tensor, side: Tensor | None = None) -> Tensor:
+        h = linear_with_side(self.net[0], x.flatten(1), side)
+        return self.net[1:](h).unflatten(-1, (self.heads, self.latent_dim))
 
 
 class MLPDecoder(nn.Module):
@@ -59,7 +73,8 @@ class MLPDecoder(nn.Module):
 
 
 @NETWORKS.register("mlp")
-def build_mlp(data_shape: tuple[int, ...], hidden: Sequence[int], latent_dim: int, num_params: int
-              ) -> tuple[nn.Module, nn.Module]:
-    """An MLP encoder and decoder (the decoder mirrors the encoder's hidden widths)."""
-    return MLPEncoder(data_shape, hidden, latent_dim), MLPDecoder(data_shape, hidden, latent_dim, num_params)
+def build_mlp(data_shape: tuple[int, ...], hidden: Sequence[int], latent_dim: int, num_params: int, *,
+              side: int = 0, heads: int = 2) -> tuple[nn.Module, nn.Module | None]:
+    """An MLP encoder and decoder (the decoder mirrors the encoder's hidden widths); see `vaekit.networks.build`."""
+    decoder = MLPDecoder(data_shape, hidden, latent_dim + side, num_params) if num_params else None
+    return MLPEncoder(data_shape, hidden, latent_dim, side, heads), decoder

@@ -12,7 +12,9 @@ from typing import Any
 from vaekit.config import Source, validate
 from vaekit.objectives.elbo import ELBO, ELBOConfig
 from vaekit.objectives.iwae import IWAE, IWAEConfig
-from vaekit.objectives.registry import OBJECTIVES, Loss, Objective
+from vaekit.objectives.likelihood import Likelihood, LikelihoodConfig
+from vaekit.objectives.m2 import M2Objective, M2ObjectiveConfig
+from vaekit.objectives.registry import OBJECTIVES, LatentVariableObjective, Loss, Objective
 
 
 def build_objective(name: str = "elbo", config: Any = None, source: Source | None = None) -> Objective:
@@ -26,4 +28,5 @@ def build_objective(name: str = "elbo", config: Any = None, source: Source | Non
     return cls(config)
 
 
-__all__ = ["ELBO", "IWAE", "OBJECTIVES", "ELBOConfig", "IWAEConfig", "Loss", "Objective", "build_objective"]
+__all__ = ["ELBO", "IWAE", "OBJECTIVES", "ELBOConfig", "IWAEConfig", "LatentVariableObjective", "Likelihood",
+           "LikelihoodConfig", "Loss", "M2Objective", "M2ObjectiveConfig", "Objective", "build_objective"]

@@ -24,8 +24,8 @@ from vaekit.config import check, option
 from vaekit.data.batch import Batch
 from vaekit.distributions import kl_units
 from vaekit.estimate.bounds import elbo_with_samples
-from vaekit.models.protocol import LatentVariableModel
-from vaekit.objectives.registry import OBJECTIVES, Loss, Objective
+from vaekit.models.protocol import LatentVariableModel, for_batch
+from vaekit.objectives.registry import OBJECTIVES, LatentVariableObjective, Loss
 
 
 @dataclass
@@ -45,7 +45,7 @@ class ELBOConfig:
 
 
 @OBJECTIVES.register("elbo")
-class ELBO(Objective):
+class ELBO(LatentVariableObjective):
     """Maximise the ELBO (optionally weighted, warmed up, or with free bits); see the module docstring."""
 
     Config = ELBOConfig
@@ -60,6 +60,7 @@ class ELBO(Objective):
 
     def __call__(self, model: LatentVariableModel, batch: Batch, progress: float) -> Loss:
         c = self.config
+        model = for_batch(model, batch)
         qz_x, pz = model.encode(batch.x), model.prior()
         terms, z = elbo_with_samples(model, batch.x, c.num_samples, c.analytic_kl, qz_x=qz_x, pz=pz)
         named = {"elbo": terms.elbo, "reconstruction": terms.reconstruction, "kl": terms.kl}

@@ -18,8 +18,8 @@ from torch import Tensor
 from vaekit.config import check, option
 from vaekit.data.batch import Batch
 from vaekit.estimate.bounds import weights
-from vaekit.models.protocol import LatentVariableModel
-from vaekit.objectives.registry import OBJECTIVES, Loss, Objective
+from vaekit.models.protocol import LatentVariableModel, for_batch
+from vaekit.objectives.registry import OBJECTIVES, LatentVariableObjective, Loss
 
 
 @dataclass
@@ -33,7 +33,7 @@ class IWAEConfig:
 
 
 @OBJECTIVES.register("iwae")
-class IWAE(Objective):
+class IWAE(LatentVariableObjective):
     """Maximise the IWAE bound L_K; terms: `iwae_bound`, and the ELBO's terms estimated from the same draws."""
 
     Config = IWAEConfig
@@ -41,7 +41,7 @@ class IWAE(Objective):
 
     def __call__(self, model: LatentVariableModel, batch: Batch, progress: float) -> Loss:
         k = self.config.iw_samples
-        w = weights(model, batch.x, k)  # (K, B) each
+        w = weights(for_batch(model, batch), batch.x, k)  # (K, B) each
         bound = torch.logsumexp(w.log_w, 0) - math.log(k)
         elbo = w.log_w.mean(0)
         reconstruction = w.log_px_z.mean(0)
@@ -52,6 +52,6 @@ class IWAE(Objective):
         return f"the IWAE bound (K = {self.config.iw_samples})"
 
     @torch.no_grad()
-    def validate(self, model: LatentVariableModel, x: Tensor) -> Tensor:
-        w = weights(model, x, self.config.iw_samples, reparameterized=False)
+    def validate(self, model: LatentVariableModel, batch: Batch) -> Tensor:
+        w = weights(for_batch(model, batch), batch.x, self.config.iw_samples, reparameterized=False)
         return torch.logsumexp(w.log_w, 0) - math.log(self.config.iw_samples)

@@ -16,12 +16,13 @@ exactly ``figsize * dpi``.
 Modules: `common` (sizes, colours, argument checks, PNG writers), `grids` (Pillow image grids:
 `image_grid`, `reconstructions`, `interpolations`, `manifold`, `traversals`), `charts` (matplotlib figures:
 `latent_map`, `tabular_histograms`, `correlation_matrices`, `training_curves`, `histogram`), `overlay`
-(`overlaid_curves`: several runs on shared axes); this package
+(`overlaid_curves`: several runs on shared axes), `calibration` (`reliability_diagram`); this package
 re-exports their public functions and constants.
 """
 
 from __future__ import annotations
 
+from vaekit.plots.calibration import reliability_diagram
 from vaekit.plots.charts import (
     correlation_matrices,
     histogram,
@@ -71,6 +72,7 @@ __all__ = [
     "manifold",
     "overlaid_curves",
     "reconstructions",
+    "reliability_diagram",
     "tabular_histograms",
     "training_curves",
     "traversals",

@@ -222,13 +222,18 @@ _CURVE_PANELS = (
 )
 
 
-def training_curves(history: Sequence[Mapping[str, float]], path: PathLike) -> Path:
-    """Write three panels against epoch: ELBO, reconstruction term and KL, train and validation lines.
+def training_curves(history: Sequence[Mapping[str, float]], path: PathLike,
+                    panels: Sequence[tuple[str, str]] = _CURVE_PANELS) -> Path:
+    """Write one panel per figure against epoch (by default three: ELBO, reconstruction term and KL), train and
+    validation lines.
 
-    Keys looked up in each per-epoch dict: ``epoch``, ``train_elbo``, ``valid_elbo``, ``train_reconstruction``,
-    ``valid_reconstruction``, ``train_kl``, ``valid_kl``, all in nats per datapoint. A key missing from an epoch
+    Keys looked up in each per-epoch dict: ``epoch``, and ``train_<key>``, ``valid_<key>`` for each panel's key
+    (by default ``elbo``, ``reconstruction``, ``kl``), all in nats per datapoint. A key missing from an epoch
     (or set to ``None``) leaves that point out; a line never recorded is not drawn; without ``epoch`` the
     epochs are numbered 1, 2, ...
+
+    Args:
+        panels: (key, title) of each panel, one to four.
 
     Args:
         history: per-epoch dicts, in order, at least one.
@@ -249,9 +254,11 @@ def training_curves(history: Sequence[Mapping[str, float]], path: PathLike) -> P
                 f"history[{i}] must be a dict of per-epoch values; got {type(row).__name__}")
     epochs = [float(i + 1 if row.get("epoch") is None else row["epoch"]) for i, row in enumerate(history)]
 
+    if not 1 <= len(panels) <= 4:
+        raise ValueError(f"panels must name one to four figures; got {len(panels)}")
     fig = _new_figure(3.5)
-    axes = fig.subplots(1, 3)
-    for ax, (key, name) in zip(axes, _CURVE_PANELS):
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (key, name) in zip(axes, panels):
         drawn = False
         for split, style in (("train", "-"), ("valid", "--")):
             pts = [(e, row.get(f"{split}_{key}")) for e, row in zip(epochs, history)]

@@ -18,7 +18,7 @@ import torch
 from vaekit import plots
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write
-from vaekit.models import LatentVariableModel, generate
+from vaekit.models import LatentVariableModel, generate, generates
 from vaekit.report.markup import _e, _fmt, _page
 from vaekit.report.page import REPORT
 from vaekit.runs import open_run
@@ -114,6 +114,9 @@ def _samples(run: RunFigures, name: str, folder: Path, index: int) -> str:
             if len(opened.model_config.data_shape) != 3:
                 return f"<figure><figcaption>{_e(name)}: table data; no picture of samples.</figcaption></figure>"
             model = cast(LatentVariableModel, opened.model)
+            if not generates(model):
+                return (f"<figure><figcaption>{_e(name)}: a {opened.kind} model draws no samples on its own."
+                        "</figcaption></figure>")
             x = generate(model, NUM_SAMPLES, mean=True, seed=opened.train_config.seed).float()
     except VaekitError as e:
         return f"<figure><figcaption>{_e(name)}: no samples ({_e(str(e))}).</figcaption></figure>"

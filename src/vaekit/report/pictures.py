@@ -1,8 +1,10 @@
 """The report's pictures: everything that runs the model on a run's test split, and the PNGs drawn from it.
 
-`_model_pictures` opens the run on a forked, seeded RNG and draws what the model learned: for images, prior
-samples, reconstructions, interpolations, traversals, the latent map and the manifold; for tables, per-feature
-histograms and correlation matrices of test data vs samples, and the latent map. `_curves` and
+`_model_pictures` opens the run on a forked, seeded RNG and draws what the model learned, by what it offers (the
+`vaekit.models` protocols): for images, samples (one row per class too, for a conditional model), and through
+q(z|x) reconstructions, interpolations, traversals, the latent map and the manifold; for tables, per-feature
+histograms and correlation matrices of test data vs samples, and the latent map; for a classifier, the
+reliability diagram. `_curves` and
 `_per_datapoint` draw the training curves (metrics.jsonl) and the per-datapoint histograms (evaluation.json).
 Every PNG is drawn by `vaekit.plots` into ``RUN/report_files`` and comes back as a `Picture` with its caption.
 """
@@ -15,6 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,15 +27,26 @@ from vaekit import plots
 from vaekit.data import Splits
 from vaekit.data.readers import is_number
 from vaekit.errors import VaekitError
-from vaekit.estimate import Summary, batches, posterior_moments, summarize
+from vaekit.estimate import CALIBRATION_BINS, Summary, batches, classify, posterior_moments, summarize
 from vaekit.files import check_writable, read_regular
-from vaekit.models import generate, latent_dim, latent_groups
+from vaekit.models import (
+    Classifier,
+    ConditionalModel,
+    LatentVariableModel,
+    chunks,
+    generate,
+    generates,
+    latent_dim,
+    latent_groups,
+    rows,
+)
 from vaekit.runs import Run, open_run
 from vaekit.train.state import METRICS
 
 FILES = "report_files"  # the pictures' folder inside the run
 
 NUM_SAMPLES = 64  # prior samples in the grid
+PER_CLASS = 8  # samples per class in the class-conditional grid
 NUM_RECONSTRUCTIONS = 32
 NUM_INTERPOLATIONS, INTERPOLATION_STEPS = 8, 10
 MAX_TRAVERSED = 8  # latent dimensions shown in the traversal, most KL (or posterior-mean variance) first
@@ -63,29 +77,39 @@ def _to_picture(run: Run, x: Tensor) -> Show:
     return lambda images: ((images.double().numpy() - lo) / (hi - lo)).clip(0.0, 1.0)
 
 
-def _decoded(run: Run, z: Tensor, show: Show) -> np.ndarray:
+def _decoded(model: Any, z: Tensor, show: Show, data_shape: tuple[int, ...]) -> np.ndarray:
     """The mean of p(x|z) for z [..., d], as shown in a picture: [..., C, H, W] floats in [0, 1]."""
-    out = torch.cat([run.model.decode(zb).mean for zb in batches(z.reshape(-1, z.shape[-1]), 1024)])
-    return show(out.reshape(*z.shape[:-1], *run.model_config.data_shape))
+    out = torch.cat([model.decode(zb).mean for zb in batches(z.reshape(-1, z.shape[-1]), 1024)])
+    return show(out.reshape(*z.shape[:-1], *data_shape))
 
 
-def _posterior_means(run: Run, x: Tensor) -> Tensor:
+def _posterior_means(model: Any, x: Tensor) -> Tensor:
     """E[z|x] [N, d] (estimated from draws where q has no closed-form mean)."""
-    return torch.cat([posterior_moments(run.model.encode(xb))[0] for xb in batches(x, 1024)])
+    return torch.cat([posterior_moments(part.encode(xb))[0] for part, xb in chunks(model, x, 1024)])
 
 
-def _prior_text(run: Run) -> str:
-    pz = run.model.prior()
+def _prior_text(model: Any) -> str:
+    pz = model.prior()
     if isinstance(pz, torch.distributions.Independent) and isinstance(pz.base_dist, torch.distributions.Normal):
         return "p(z) = N(0, I)" if bool((pz.base_dist.loc == 0).all() & (pz.base_dist.scale == 1).all()) else "p(z)"
-    return "p(z) (its own sampler)" if len(latent_groups(run.model)) == 1 else "p(z) (drawn layer by layer)"
+    return "p(z) (its own sampler)" if len(latent_groups(model)) == 1 else "p(z) (drawn layer by layer)"
 
 
-def _latent_map(run: Run, x: Tensor, y: Tensor | None, folder: Path) -> Picture | None:
-    d = latent_dim(run.model)
+def _samples_text(run: Run) -> str:
+    """What one of `generate`'s samples is, for the model's capabilities."""
+    model = run.model
+    if isinstance(model, ConditionalModel):
+        return "the mean of p(x|z, y) for y ~ p(y) and z ~ " + _prior_text(model.given(torch.zeros(1, dtype=torch.int64)))
+    if isinstance(model, LatentVariableModel):
+        return f"the mean of p(x|z) for z ~ {_prior_text(model)}"
+    return "a draw x ~ p(x), dimension by dimension (ancestral sampling)"
+
+
+def _latent_map(model: Any, x: Tensor, y: Tensor | None, folder: Path) -> Picture | None:
+    d = latent_dim(model)
     if d < 2:
         return None
-    z = _posterior_means(run, x[:MAX_MAP_POINTS]).double().numpy()
+    z = _posterior_means(rows(model, 0, MAX_MAP_POINTS), x[:MAX_MAP_POINTS]).double().numpy()
     if d == 2:
         points, basis, how = z, "z", "the 2-D latent space itself"
     else:  # exact PCA by SVD (deterministic, unlike randomised solvers)
@@ -100,59 +124,78 @@ def _latent_map(run: Run, x: Tensor, y: Tensor | None, folder: Path) -> Picture 
                          "axes in latent units (prior standard deviations).")
 
 
-def _image_pictures(run: Run, x: Tensor, y: Tensor | None, summary: Summary, folder: Path) -> list[Picture]:
-    model, d = run.model, latent_dim(run.model)
+def _image_pictures(run: Run, view: Any | None, x: Tensor, y: Tensor | None, summary: Summary | None,
+                    folder: Path) -> list[Picture]:
+    """What the model learned, drawn by capability: samples where it models x on its own, one row of samples per
+    class where it is conditional, and where it has a q(z|x) (`view`, conditioned on the test labels for a
+    conditional model): reconstructions, and for an unconditional one interpolations, traversals and the
+    manifold; the latent map."""
+    model, shape = run.model, tuple(run.model_config.data_shape)
     show = _to_picture(run, x)
     pictures = []
-    samples = generate(model, NUM_SAMPLES, mean=True, seed=run.train_config.seed)
-    pictures.append(Picture(
-        plots.image_grid(show(samples), folder / "samples.png", nrow=8),
-        f"{NUM_SAMPLES} samples from the model: the mean of p(x|z) for z ~ {_prior_text(run)}; intensities in "
-        "[0, 1].",
-    ))
+    conditional = isinstance(model, ConditionalModel)
+    if generates(model):
+        samples = generate(model, NUM_SAMPLES, mean=True, seed=run.train_config.seed)
+        pictures.append(Picture(
+            plots.image_grid(show(samples), folder / "samples.png", nrow=8),
+            f"{NUM_SAMPLES} samples from the model: {_samples_text(run)}; intensities in [0, 1].",
+        ))
+    if conditional:
+        per_class = [generate(model, PER_CLASS, mean=True, seed=run.train_config.seed, label=c)
+                     for c in range(model.num_classes)]
+        pictures.append(Picture(
+            plots.image_grid(show(torch.cat(per_class)), folder / "samples_per_class.png", nrow=PER_CLASS),
+            f"Class-conditional samples, one row per class (classes 0 to {model.num_classes - 1}, top to bottom): "
+            f"the mean of p(x|z, y) for z ~ p(z) = N(0, I); intensities in [0, 1].",
+        ))
+    if view is None:
+        return pictures
 
     xr = x[:NUM_RECONSTRUCTIONS]
+    part = rows(view, 0, len(xr))
+    given = " and its label" if conditional else ""
     pictures.append(Picture(
-        plots.reconstructions(show(xr), _decoded(run, _posterior_means(run, xr), show),
+        plots.reconstructions(show(xr), _decoded(part, _posterior_means(part, xr), show, shape),
                               folder / "reconstructions.png"),
-        "Test inputs (upper row of each pair) above their reconstructions: the mean of p(x|z) at z = E[z|x]; "
-        "intensities in [0, 1].",
+        f"Test inputs (upper row of each pair) above their reconstructions: the mean of p(x|z{', y' if conditional else ''}) "
+        f"at z = E[z|x{', y' if conditional else ''}], from each input{given}; intensities in [0, 1].",
     ))
 
     pairs = min(NUM_INTERPOLATIONS, x.shape[0] // 2)
-    if pairs:
-        z = _posterior_means(run, x[: 2 * pairs])
+    if pairs and not conditional:
+        z = _posterior_means(rows(view, 0, 2 * pairs), x[: 2 * pairs])
         t = torch.linspace(0, 1, INTERPOLATION_STEPS)[None, :, None]  # (1, S, 1)
         line = (1 - t) * z[:pairs, None] + t * z[pairs:, None]  # (R, S, d)
         pictures.append(Picture(
-            plots.interpolations(_decoded(run, line, show), folder / "interpolations.png"),
+            plots.interpolations(_decoded(view, line, show, shape), folder / "interpolations.png"),
             f"Each row decodes {INTERPOLATION_STEPS} evenly spaced points on the straight line between two test "
             "inputs' posterior means (left and right ends); decoded means, intensities in [0, 1].",
         ))
 
-    pictures.append(_traversals(run, summary, show, folder))
+    if not conditional and summary is not None:
+        pictures.append(_traversals(view, summary, show, folder, shape))
 
-    latent = _latent_map(run, x, y, folder)
+    latent = _latent_map(view, x, y, folder)
     if latent is not None:
         pictures.append(latent)
-    if d == 2 and len(latent_groups(model)) == 1:
+    if not conditional and latent_dim(view) == 2 and len(latent_groups(view)) == 1:
         g = MANIFOLD_SIDE
         q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, g))
         z2, z1 = torch.meshgrid(q.flip(0), q, indexing="ij")  # rows: z2 from high (top) to low
         grid = torch.stack([z1, z2], -1).reshape(g * g, 2)
         pictures.append(Picture(
-            plots.manifold(_decoded(run, grid, show), folder / "manifold.png"),
+            plots.manifold(_decoded(view, grid, show, shape), folder / "manifold.png"),
             f"The decoded manifold: means of p(x|z) on a {g} x {g} grid at the prior's 5% ... 95% quantiles "
             "(z1 left to right, z2 bottom to top); intensities in [0, 1].",
         ))
     return pictures
 
 
-def _traversals(run: Run, summary: Summary, show: Show, folder: Path) -> Picture:
+def _traversals(model: Any, summary: Summary, show: Show, folder: Path, shape: tuple[int, ...]) -> Picture:
     """Decoded traversals of the dimensions of the layer next to x that carry the most information: ranked by
     their KL where it is defined per dimension, else by the variance of their posterior means."""
-    d = latent_dim(run.model)
-    layer, size = next(iter(latent_groups(run.model).items()))
+    d = latent_dim(model)
+    layer, size = next(iter(latent_groups(model).items()))
     ranked_by_kl = summary.kl_per_dim is not None
     score = torch.tensor(summary.kl_per_dim if ranked_by_kl else summary.posterior_mean_variance)[:size]
     dims = torch.argsort(score, descending=True, stable=True)[:MAX_TRAVERSED].tolist()
@@ -166,10 +209,23 @@ def _traversals(run: Run, summary: Summary, show: Show, folder: Path) -> Picture
              f"the {len(dims)} of {of} with the most {what} on the test split")
     unit = "nats per datapoint" if ranked_by_kl else "latent units squared"
     return Picture(
-        plots.traversals(_decoded(run, z, show), folder / "traversals.png", dims=dims, values=TRAVERSAL_VALUES,
-                         kl=[float(score[i]) for i in dims]),
+        plots.traversals(_decoded(model, z, show, shape), folder / "traversals.png", dims=dims,
+                         values=TRAVERSAL_VALUES, kl=[float(score[i]) for i in dims]),
         f"Traversals of {which} ({what} in the labels, {unit}): one dimension set to -3 ... 3, the others at 0.",
     )
+
+
+def _reliability(run: Run, x: Tensor, y: Tensor, folder: Path) -> Picture:
+    scored = classify(run.model, x, y)
+    table = scored.reliability(CALIBRATION_BINS)
+    ece = scored.calibration_error(CALIBRATION_BINS)
+    path = plots.reliability_diagram(table["edges"], table["accuracy"], table["confidence"], table["count"],
+                                     folder / "reliability.png",
+                                     title=f"Test split: accuracy {scored.accuracy:.3f}, ECE {ece:.3f}")
+    return Picture(path, f"Reliability diagram of the classifier p(y|x) on {len(y)} test points: per confidence bin "
+                         f"({CALIBRATION_BINS} equal-width bins of max_y p(y|x)), the fraction classified correctly "
+                         "(bars) against perfect calibration (dashed) and the bin's mean confidence (dots); points "
+                         f"per bin below. Expected calibration error {ece:.4f}.")
 
 
 def _feature_names(run: Run, num_features: int) -> list[str] | None:
@@ -188,7 +244,10 @@ def _feature_names(run: Run, num_features: int) -> list[str] | None:
     return [n.replace("$", r"\$") for n in names]  # a literal $, not matplotlib's maths mode
 
 
-def _tabular_pictures(run: Run, x: Tensor, y: Tensor | None, folder: Path) -> list[Picture]:
+def _tabular_pictures(run: Run, view: Any | None, x: Tensor, y: Tensor | None, folder: Path) -> list[Picture]:
+    latent = _latent_map(view, x, y, folder) if view is not None else None
+    if not generates(run.model):
+        return [latent] if latent is not None else []
     generated = generate(run.model, NUM_GENERATED).double().numpy()
     real = x.double().numpy()
     names = _feature_names(run, real.shape[1])
@@ -200,7 +259,6 @@ def _tabular_pictures(run: Run, x: Tensor, y: Tensor | None, folder: Path) -> li
                 f"Pearson correlations between features: test data (left) and {NUM_GENERATED} samples (right); "
                 "colour scale -1 to 1."),
     ]
-    latent = _latent_map(run, x, y, folder)
     return pictures + ([latent] if latent is not None else [])
 
 
@@ -215,12 +273,25 @@ def _history(run_path: Path) -> tuple[list[dict], str]:
     return rows, "" if rows else f"{METRICS} holds no epochs yet."
 
 
+_CURVE_TITLES = {"elbo": "ELBO", "reconstruction": "Reconstruction term", "kl": "KL(q(z|x) || p(z))",
+                 "iwae_bound": "IWAE bound", "log_likelihood": "log-likelihood", "bound": "bound L or U",
+                 "unlabelled_bound": "unlabelled bound U(x)", "objective": "objective"}
+
+
 def _curves(history: list[dict], folder: Path) -> Picture:
     # plots.training_curves takes the keys without the units suffix that metrics.jsonl carries.
     renamed = [{k.removesuffix("_nats"): v for k, v in row.items()} for row in history]
-    return Picture(plots.training_curves(renamed, folder / "training_curves.png"),
-                   f"ELBO, reconstruction term and KL per epoch ({len(history)} epochs), train (solid) and "
-                   "validation (dashed), in nats per datapoint.")
+    recorded = []  # the figures in metrics.jsonl, in the order of first appearance (train terms, then validation)
+    for row in renamed:
+        for key in row:
+            name = key.removeprefix("train_").removeprefix("valid_")
+            if key.startswith(("train_", "valid_")) and name not in recorded and name != "active_units":
+                recorded.append(name)
+    panels = [(name, _CURVE_TITLES.get(name, name.replace("_", " "))) for name in recorded][:4]
+    names = ", ".join(title for _, title in panels)
+    return Picture(plots.training_curves(renamed, folder / "training_curves.png", panels or [("elbo", "ELBO")]),
+                   f"{names} per epoch ({len(history)} epochs), train (solid) and validation (dashed), in nats per "
+                   "datapoint.")
 
 
 _PER_DATAPOINT = {  # key -> (x-axis label, caption)
@@ -229,6 +300,7 @@ _PER_DATAPOINT = {  # key -> (x-axis label, caption)
     "log_likelihood": ("log p(x) (nats)", "Per-datapoint importance-sampled log p(x), in nats"),
     "elbo": ("ELBO (nats)", "Per-datapoint ELBO, in nats"),
     "ess": ("effective sample size", "Per-datapoint effective sample size of the importance weights (of K)"),
+    "label_log_likelihood": ("log p(y|x) (nats)", "Per-datapoint log-likelihood of the label under the classifier"),
 }
 
 
@@ -249,6 +321,10 @@ def _per_datapoint(evaluation: dict, folder: Path) -> list[Picture]:
         if not re.fullmatch(r"[A-Za-z0-9_]+", key) or finite.size == 0:  # the key names a file
             continue
         xlabel, caption = _PER_DATAPOINT.get(key, (key, f"Per-datapoint {key}"))
+        if key == "log_likelihood" and evaluation.get("log_likelihood_method") == "exact":
+            caption = "Per-datapoint exact log p(x), in nats"
+        if key == "log_likelihood" and evaluation.get("conditioned_on_labels"):
+            xlabel, caption = "log p(x|y) (nats)", "Per-datapoint importance-sampled log p(x|y) at the true label, in nats"
         dropped = f"; {values.size - finite.size} non-finite values left out" if finite.size < values.size else ""
         path = plots.histogram(finite, folder / f"per_datapoint_{key}.png", xlabel=xlabel,
                                title=f"{xlabel}, {split} split")
@@ -257,14 +333,17 @@ def _per_datapoint(evaluation: dict, folder: Path) -> list[Picture]:
     return pictures
 
 
-def _model_pictures(run_dir: str | Path) -> tuple[Run, Splits, Path, bool, Summary, list[Picture]]:
+def _model_pictures(run_dir: str | Path) -> tuple[Run, Splits, Path, bool, Summary | None, list[Picture]]:
     """Open the run and draw the pictures of what its model learned, on the test split.
 
-    Returns (run, its splits, the pictures' folder, whether the data are images, the test split's `Summary`,
-    the pictures).
+    Returns (run, its splits, the pictures' folder, whether the data are images, the test split's `Summary` (None
+    for a model without q(z|x)), the pictures).
     """
-    # Building the model draws initial weights: the whole job runs on a forked RNG, seeded for the samples.
-    with torch.random.fork_rng(devices=[]), torch.inference_mode():
+    from vaekit.runs.evaluate import latent_view
+
+    # Building the model draws initial weights: the whole job runs on a forked RNG, seeded for the samples. no_grad,
+    # not inference_mode: a model without an encoder fits q(z|x) by gradient ascent, through its own weights.
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
         run = open_run(run_dir)
         folder = check_writable(run.path / FILES)  # before the pictures are drawn
         splits = run.load_splits()
@@ -274,6 +353,10 @@ def _model_pictures(run_dir: str | Path) -> tuple[Run, Splits, Path, bool, Summa
         x, y = x[order], (None if y is None else y[order])
         image = len(run.model_config.data_shape) == 3
         torch.manual_seed(run.train_config.seed)
-        summary = summarize(run.model, x)
-        pictures = _image_pictures(run, x, y, summary, folder) if image else _tabular_pictures(run, x, y, folder)
+        view = latent_view(run.model, x, y)
+        summary = summarize(view, x) if view is not None else None
+        pictures = (_image_pictures(run, view, x, y, summary, folder) if image else
+                    _tabular_pictures(run, view, x, y, folder))
+        if isinstance(run.model, Classifier) and y is not None:
+            pictures.append(_reliability(run, x, y, folder))
     return run, splits, folder, image, summary, pictures

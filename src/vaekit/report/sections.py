@@ -11,7 +11,7 @@ from pathlib import Path
 from vaekit.errors import RunError
 from vaekit.estimate import Summary
 from vaekit.files import read_json
-from vaekit.models import latent_dim
+from vaekit.models import ConditionalModel
 from vaekit.report.markup import _e, _figure, _fmt, _head, _kv, _num, _table
 from vaekit.report.pictures import Picture
 from vaekit.runs import Run
@@ -21,12 +21,12 @@ EVALUATION = "evaluation.json"  # written by `vaekit evaluate RUN`
 
 # -------------------------------------------------------------------------------------------- evaluation
 
-_COMPARISON_HEAD = [
-    "model", _head("log p(x)", "nats per datapoint"), _head("± std. error", "nats"),
-    _head("ELBO", "nats per datapoint"), _head("reconstruction", "E<sub>q</sub> log p(x|z), nats"),
-    _head("KL", "KL(q(z|x) ‖ p(z)), nats"), _head("gap", "log p(x) − ELBO, nats"),
-    _head("bits/dim", "bits per dimension"),
-]
+def _comparison_head(evaluation: dict) -> list[str]:
+    of_x = "log p(x|y)" if evaluation.get("conditioned_on_labels") else "log p(x)"
+    return ["model", _head(of_x, "nats per datapoint"), _head("± std. error", "nats"),
+            _head("ELBO", "nats per datapoint"), _head("reconstruction", "E<sub>q</sub> log p(x|z), nats"),
+            _head("KL", "KL(q(z|x) ‖ p(z)), nats"), _head("gap", f"{of_x} − ELBO, nats"),
+            _head("bits/dim", "bits per dimension")]
 
 
 def _baseline_row(row: object, evaluation: dict, num_dims: int) -> list[str]:
@@ -42,24 +42,51 @@ def _baseline_row(row: object, evaluation: dict, num_dims: int) -> list[str]:
     return [f"<th>{name}</th>", _num(ll), _num(row.get("stderr"))] + ["<td></td>"] * 4 + [_num(bits, 4)]
 
 
+def _method(evaluation: dict) -> str:
+    """How log p(x) was computed, for the model column."""
+    method = evaluation.get("log_likelihood_method", "importance sampling")
+    if method == "exact":
+        return "exact log p(x): no importance sampling; the error is the standard error over datapoints only"
+    return f"{_fmt(method)}, K = {_fmt(evaluation.get('importance_samples'))}"
+
+
 def _comparison(evaluation: dict, run: Run) -> str:
-    """The VAE's figures from evaluation.json, with the baselines' rows beside them when present."""
-    method = f"importance sampling, K = {_fmt(evaluation.get('importance_samples'))}"
-    vae = [f"<th>{_head('this run', method)}</th>"] + [_num(evaluation.get(key)) for key in
-            ("log_likelihood", "log_likelihood_stderr", "elbo", "reconstruction", "kl", "gap")]
-    vae += [_num(evaluation.get("bits_per_dim"), 4)]
-    baselines = evaluation.get("baselines") if isinstance(evaluation.get("baselines"), list) else []
-    num_dims = math.prod(run.model_config.data_shape)
-    rows = [vae] + [_baseline_row(b, evaluation, num_dims) for b in baselines]
+    """The model's figures from evaluation.json, by what it offers: its log p(x) (or log p(x|y)) and bounds with the
+    baselines' rows beside them when present, and a classifier's figures."""
     dataset = _fmt(evaluation.get("dataset", run.data_config.data))
     where = (f"{_fmt(evaluation.get('split', 'test'))} split of {dataset}, n = {_fmt(evaluation.get('n'))}; "
              f"{_fmt(evaluation.get('units', 'nats per datapoint'))}")
-    return (f"<p>From <code>{EVALUATION}</code> ({where}). Higher is better for log p(x) and the ELBO, a lower "
-            "bound on it; bits/dim is lower-better.</p>" + _table(_COMPARISON_HEAD, rows))
+    parts = [f"<p>From <code>{EVALUATION}</code> ({where}).</p>"]
+    if "log_likelihood" in evaluation:
+        model = [f"<th>{_head('this run', _method(evaluation))}</th>"] + [_num(evaluation.get(key)) for key in
+                 ("log_likelihood", "log_likelihood_stderr", "elbo", "reconstruction", "kl", "gap")]
+        model += [_num(evaluation.get("bits_per_dim"), 4)]
+        baselines = evaluation.get("baselines") if isinstance(evaluation.get("baselines"), list) else []
+        num_dims = math.prod(run.model_config.data_shape)
+        conditioned = bool(evaluation.get("conditioned_on_labels"))
+        rows = [model] + ([] if conditioned else [_baseline_row(b, evaluation, num_dims) for b in baselines])
+        note = (" The model is conditional: log p(x|y) at the true labels, not comparable with the baselines' log "
+                "p(x)." if conditioned and baselines else "")
+        intro = ("<p>Higher is better for the log-likelihood and the ELBO, a lower bound on it; bits/dim is "
+                 f"lower-better.{note}</p>")
+        parts += [intro, _table(_comparison_head(evaluation), rows)]
+    if "accuracy" in evaluation:
+        head = ["classifier", _head("log p(y|x)", "nats per datapoint"), _head("± std. error", "nats"),
+                _head("accuracy", "fraction correct"),
+                _head("calibration error", f"ECE, {_fmt(evaluation.get('calibration_bins'))} confidence bins")]
+        row = ["<th>this run</th>"] + [_num(evaluation.get(k), 4) for k in
+                                       ("label_log_likelihood", "label_log_likelihood_stderr", "accuracy",
+                                        "calibration_error")]
+        intro = ("<p>The classifier p(y|x) on the labels: higher is better for the log-likelihood and the accuracy, "
+                 "lower for the expected calibration error (the reliability diagram is among the pictures).</p>")
+        parts += [intro, _table(head, [row])]
+    return "\n".join(parts)
 
 
 _IN_COMPARISON = {"dataset", "split", "n", "elbo", "reconstruction", "kl", "log_likelihood", "log_likelihood_stderr",
-                  "gap", "bits_per_dim", "units", "baselines", "importance_samples"}
+                  "gap", "bits_per_dim", "units", "baselines", "importance_samples", "log_likelihood_method",
+                  "conditioned_on_labels", "label_log_likelihood", "label_log_likelihood_stderr", "accuracy",
+                  "calibration_error", "calibration_bins", "reliability"}
 _NATS = " (nats per datapoint)"
 _GAP_SPLIT = {  # Cremer, Li & Duvenaud 2018, Inference Suboptimality in Variational Autoencoders
     "gap_points": "test datapoints used",
@@ -79,6 +106,9 @@ _DIAGNOSTICS = {  # evaluation.json key -> row label (HTML); keys not listed any
     "gap_stderr": "gap, standard error (nats)",
     "log_prob_offset": "offset −D log(levels) included in the log-probabilities (nats)",
     "probe": "linear probe: test accuracy of logistic regression",
+    "conditional_log_likelihood": "log p(x|y) at the true labels, importance-sampled" + _NATS,
+    "labelled_bound": "labelled bound L(x, y), the ELBO of log p(x, y)" + _NATS,
+    "classes": "classes",
 }
 _NOT_DIAGNOSTICS = _IN_COMPARISON | set(_GAP_SPLIT) | {"latent_dim", "kl_per_dim", "per_datapoint", "low_ess_threshold"}
 
@@ -98,7 +128,7 @@ def _diagnostic(key: str, evaluation: dict) -> tuple[str, str] | None:
         text += "; the classifier did not converge" if value.get("converged") is False else ""
         return label, text
     if key == "probe" and value is None:
-        return label, "the data has no labels"
+        return label, "not defined: needs labels and a latent-variable model's q(z|x)"
     return label, _fmt(value)
 
 
@@ -124,20 +154,22 @@ def _evaluation_details(evaluation: dict, run: Run, pictures: list[Picture]) -> 
     return "\n".join(parts)
 
 
-def _not_evaluated(run: Run, summary: Summary, problem: str) -> str:
+def _not_evaluated(run: Run, summary: Summary | None, problem: str) -> str:
     offset = run.pipeline.log_prob_offset(math.prod(run.model_config.data_shape))
     where = shlex.quote(str(run.path))
+    how = (f'<div class="note"><p>{problem}To compute the model\'s figures on the test split, run</p><pre>'
+           f"{_e(f'vaekit evaluate {where}')}</pre><p>It writes <code>{EVALUATION}</code> into the run; then make this "
+           f"page again with <code>{_e(f'vaekit report {where}')}</code>.</p></div>")
+    if summary is None:
+        return how
     quick = _table(
         ["split", _head("ELBO", "nats per datapoint"), _head("reconstruction", "nats"), _head("KL", "nats"),
          "active units"],
         [["<th>test</th>", _num(summary.elbo + offset), _num(summary.reconstruction + offset), _num(summary.kl),
-          f'<td class="num">{summary.active_units} of {latent_dim(run.model)}</td>']],
+          f'<td class="num">{summary.active_units} of {len(summary.posterior_mean_variance)}</td>']],
     )
-    return (f'<div class="note"><p>{problem}To estimate log p(x) by importance sampling, with the gap, bits/dim '
-            f"and more, run</p><pre>{_e(f'vaekit evaluate {where}')}</pre><p>It writes <code>{EVALUATION}</code> "
-            f"into the run; then make this page again with <code>{_e(f'vaekit report {where}')}</code>.</p></div>"
-            "<p>Meanwhile, the test split's ELBO from one sample of z per datapoint (a lower bound on log p(x)):</p>"
-            + quick)
+    return (how + "<p>Meanwhile, the test split's ELBO from one sample of z per datapoint (a lower bound on log p(x)"
+            f"{'|y), at the true labels' if isinstance(run.model, ConditionalModel) else ')'}:</p>" + quick)
 
 
 def _read_evaluation(run_path: Path) -> tuple[dict | None, str]:

@@ -49,9 +49,8 @@ class Run:
         return self.config.get("best_by", "valid_elbo_nats")
 
     def load_splits(self) -> vdata.Splits:
-        """Load the run's dataset with the split it was trained on."""
-        splits = vdata.load(self.data_config.data, seed=self.data_config.split_seed,
-                            image_size=self.data_config.image_size)
+        """Load the run's dataset with the split (and the training labels) it was trained on."""
+        splits = vdata.load_data(self.data_config)
         if tuple(splits.data_shape) != tuple(self.model_config.data_shape):
             raise RunError(
                 f"{self.path / CONFIG}: the run was trained on data of shape {self.model_config.data_shape}, "

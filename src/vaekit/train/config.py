@@ -24,6 +24,9 @@ class TrainConfig:
 
     epochs: int = option(300, "passes over the training split", minimum=1)
     batch_size: int = option(128, "datapoints per gradient step", minimum=1)
+    # Semi-supervised runs with few labels (--labelled): the labelled rows would otherwise be seen once an epoch.
+    labelled_batch: int = option(0, "where only some training rows are labelled (--labelled): this many labelled rows, "
+                                 "drawn in turn, added to every batch (0: none)", minimum=0)
     lr: float = option(1e-3, "Adam learning rate", minimum=0)
     # A schedule is a function of the training progress alone (epochs, fractional), so resume needs no state.
     lr_schedule: str = option("constant", "learning rate over training: constant, cosine (down to --lr-final by the "
@@ -37,6 +40,9 @@ class TrainConfig:
                               "0.999 is typical)", minimum=0, maximum=0.999999)
     patience: int | None = option(None, "stop early when the validation figure has not improved for this many "
                                   "epochs (default: never)", minimum=1)
+    # A wall-clock budget for shared machines; the epochs actually run are in metrics.jsonl (rerun with --epochs).
+    max_minutes: float | None = option(None, "stop after the epoch during which training has run this many minutes "
+                                       "(default: no limit)", minimum=0)
     seed: int = option(0, "seed of initialisation, shuffling and sampling", minimum=0)
     # None = the natural default for the likelihood and data (see vaekit.data.pipeline.Pipeline.resolve).
     binarize: str | None = option(None, "binarize [0,1] data", choices=BINARIZE)

@@ -34,6 +34,8 @@ def applies(model: object, objective: Objective, precision: str) -> str | None:
     """None where `step_gradients` can train this model with this objective, else the reason it cannot."""
     if type(model) is not VAE:
         return "the model is not vaekit's one-layer VAE"
+    if model.encoder is None:
+        return "the model has no encoder network (--encoder none)"
     if type(model.prior_module) is not StandardNormalPrior:
         return f"the {model.config.prior} prior has no derived gradient"
     if not (type(model.encoder) is MLPEncoder and type(model.decoder) is MLPDecoder):

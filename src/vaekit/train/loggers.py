@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from vaekit import __version__
 from vaekit.errors import VaekitError
-from vaekit.models import LatentVariableModel, generate
+from vaekit.models import LatentVariableModel, generate, generates
 
 #: metrics.jsonl keys that are timings, shown under "time/" in TensorBoard.
 TIMINGS = ("train_seconds", "epoch_seconds", "images_per_second")
@@ -71,7 +71,10 @@ def flatten(config: dict[str, Any]) -> dict[str, str]:
 
 def sample_grid(model: nn.Module, n: int, seed: int, levels: int | None) -> Tensor | None:
     """n samples of an image model (the mean of p(x|z)) tiled into one [C, H, W] picture in [0, 1], or None when
-    the model's data are not images. Drawn on a forked RNG: the caller's random state is left as it was."""
+    the model's data are not images or it does not draw x on its own (a classifier; a conditional model without
+    p(y)). Drawn on a forked RNG: the caller's random state is left as it was."""
+    if not generates(model):
+        return None
     samples = generate(cast(LatentVariableModel, model), n, mean=True, seed=seed).detach().float().cpu()
     if samples.dim() != 4 or samples.shape[1] not in (1, 3):
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import math
 import time
@@ -28,12 +29,12 @@ from vaekit.data import Splits
 from vaekit.data.batch import Batch
 from vaekit.data.config import DataConfig
 from vaekit.data.pipeline import Pipeline
+from vaekit.data.splits import UNLABELLED
 from vaekit.distributions import unchecked
 from vaekit.errors import DataError, RunError, VaekitError
 from vaekit.estimate import check_support, summarize
-from vaekit.estimate.likelihood import batches
 from vaekit.files import check_writable, lock_folder, make_dir, read_json, write_json
-from vaekit.models import dtype_of, kind_of
+from vaekit.models import LatentVariableModel, for_batch, kind_of, x_distribution
 from vaekit.objectives import ELBO, Objective
 from vaekit.train import distributed
 from vaekit.train import state as run_state
@@ -58,21 +59,21 @@ class FitResult:
 def pipeline_for(model: nn.Module, splits: Splits, config: TrainConfig) -> Pipeline:
     """The preprocessing `fit` uses for this model, data and config (also used to evaluate a saved run).
 
-    Whether p(x|z) needs binary data, or is a density over real values, is read from its support.
+    Whether the model's distribution over x needs binary data, or is a density over real values, is read from its
+    support (`vaekit.models.x_distribution`); a model that does not model x (a classifier) sees the data scaled to
+    [0, 1], neither binarized nor dequantized unless asked.
     """
-    with torch.no_grad():
-        pz = model.prior()
-        px_z = model.decode(torch.zeros(1, *pz.event_shape, dtype=dtype_of(model)))
-    data_shape = tuple(px_z.event_shape)
+    px = x_distribution(model)
+    data_shape = tuple(px.event_shape) if px is not None else tuple(getattr(model, "data_shape", splits.data_shape))
     if tuple(splits.data_shape) != data_shape:
         raise DataError(f"{splits.name}: data shape {tuple(splits.data_shape)} does not match the model's {data_shape}")
     config_of = getattr(model, "config", None)
-    likelihood = getattr(config_of, "likelihood", type(px_z).__name__)
-    discrete = bool(px_z.support.is_discrete)
+    likelihood = getattr(config_of, "likelihood", type(px).__name__)
+    discrete = px is not None and bool(px.support.is_discrete)
     return Pipeline.resolve(
-        splits.name, likelihood, splits.levels, binary_likelihood=discrete, continuous_likelihood=not discrete,
-        binarize=config.binarize, dequantize=config.dequantize, seed=config.seed, standardize=config.standardize,
-        x_train=splits.x_train,
+        splits.name, likelihood, splits.levels, binary_likelihood=discrete,
+        continuous_likelihood=px is not None and not discrete, binarize=config.binarize, dequantize=config.dequantize,
+        seed=config.seed, standardize=config.standardize, x_train=splits.x_train,
     )
 
 
@@ -84,10 +85,12 @@ class _Data:
     """The splits on the training device, as the model sees them."""
 
     x_train: Tensor              # stored rows (uint8 or float32)
-    y_train: Tensor | None       # labels [N] where the data has them
+    y_train: Tensor | None       # labels [N] where the data has them (UNLABELLED where --labelled dropped one)
     train_view: Tensor | None    # the fixed training view, or None when the pipeline draws fresh noise
     x_valid: Tensor
+    y_valid: Tensor | None
     pipeline: Pipeline
+    labelled_rows: Tensor | None = None  # rows with a label, where only some have one (semi-supervised)
 
     @property
     def n(self) -> int:
@@ -98,16 +101,45 @@ class _Data:
         x = self.train_view[index] if self.train_view is not None else self.pipeline.fresh(self.x_train[index], generator)
         return Batch(x, None if self.y_train is None else self.y_train[index], index)
 
+    def epoch_batches(self, generator: torch.Generator, batch_size: int, labelled_batch: int) -> list[Tensor]:
+        """The row indices of each batch of an epoch: a fresh permutation of the rows in slices of `batch_size`, and,
+        where only some rows are labelled, `labelled_batch` more rows of each batch drawn in turn from a fresh
+        permutation of the labelled ones (so that a few labels are seen in every batch)."""
+        order = torch.randperm(self.n, generator=generator, device=self.x_train.device)
+        slices = list(order.split(batch_size))
+        if not labelled_batch or self.labelled_rows is None:
+            return slices
+        wanted = len(slices) * labelled_batch
+        repeats = -(-wanted // len(self.labelled_rows))
+        extra = torch.cat([self.labelled_rows[torch.randperm(len(self.labelled_rows), generator=generator,
+                                                             device=self.x_train.device)] for _ in range(repeats)])
+        return [torch.cat([rows, extra[i * labelled_batch : (i + 1) * labelled_batch]]) for i, rows in enumerate(slices)]
+
+
+def _labelled_only(splits: Splits, needed: bool) -> Splits:
+    """The splits an objective trains on: the labelled training rows only, where it needs a label for every row."""
+    if not needed:
+        return splits
+    if splits.y_train is None or splits.y_valid is None:
+        raise DataError(f"{splits.name} has no labels, and this model and objective need a label for every row; give "
+                        "labelled data (see `vaekit datasets`; --label-column for a CSV file)")
+    keep = splits.y_train != UNLABELLED
+    return dataclasses.replace(splits, x_train=splits.x_train[keep], y_train=splits.y_train[keep])
+
 
 def _prepare_data(model: nn.Module, splits: Splits, pipeline: Pipeline, device: torch.device) -> _Data:
     # Deterministic pipelines are applied once, on the CPU so that every device sees the same draws; stochastic
     # ones draw fresh noise for every batch.
+    known = None if splits.y_train is None else splits.y_train != UNLABELLED
+    partly = known is not None and not bool(known.all())
     data = _Data(
         x_train=splits.x_train.to(device),
         y_train=None if splits.y_train is None else splits.y_train.to(device),
         train_view=None if pipeline.stochastic else pipeline.fixed(splits.x_train, "train").to(device),
         x_valid=pipeline.fixed(splits.x_valid, "valid").to(device),
+        y_valid=None if splits.y_valid is None else splits.y_valid.to(device),
         pipeline=pipeline,
+        labelled_rows=torch.nonzero(known).flatten().to(device) if partly else None,
     )
     # Check the data against the likelihood's support once, so that the loop can run unchecked.
     sample = data.train_view if data.train_view is not None else pipeline.fresh(
@@ -166,6 +198,13 @@ class _DerivedStep(_Step):
         return step_gradients(self.model, batch.x)
 
 
+def _parameter_groups(model: nn.Module, lr: float) -> list[dict]:
+    """The optimiser's parameter groups: the model's own (`parameter_groups()`, each with an optional `lr_scale`
+    multiplying the learning rate), else one group of all its parameters."""
+    groups = model.parameter_groups() if hasattr(model, "parameter_groups") else [{"params": list(model.parameters())}]
+    return [{**group, "lr": lr * group.get("lr_scale", 1.0)} for group in groups]
+
+
 def _choose_step(model: nn.Module, objective: Objective, config: TrainConfig, optimizer: torch.optim.Optimizer,
                  device: torch.device) -> _Step:
     why_not = applies(model, objective, config.precision)
@@ -201,7 +240,8 @@ def _run_config(model: nn.Module, objective: Objective, splits: Splits, config: 
         "train": to_dict(config),
         "pipeline": to_dict(pipeline),
         "dataset": {"name": splits.name, "source": splits.source, "levels": splits.levels,
-                    "data_shape": list(splits.data_shape), "splits": splits.sizes()},
+                    "data_shape": list(splits.data_shape), "splits": splits.sizes(), "classes": splits.num_classes,
+                    "labelled": splits.labelled},
         "processes": processes,
     }
 
@@ -261,9 +301,9 @@ def _train_epoch(step: _Step, data: _Data, optimizer: torch.optim.Optimizer, par
     totals: Tensor | None = None  # this process's sums of the named terms
     seen = 0  # rows of those sums
     t0 = time.perf_counter()
-    order = torch.randperm(n, generator=generator, device=device)
-    for i in range(steps):
-        index = order[i * config.batch_size : (i + 1) * config.batch_size]
+    epoch_batches = data.epoch_batches(generator, config.batch_size, config.labelled_batch)
+    rows_in_epoch = sum(len(index) for index in epoch_batches)  # all processes together
+    for i, index in enumerate(epoch_batches):
         # Every process draws the whole global batch's noise, so that the data generator stays in step.
         batch = distributed.share_batch(data.batch(index, generator), group)
         if len(batch) == 0:  # a last global batch with fewer rows than processes: average_gradients sends zeros
@@ -274,7 +314,7 @@ def _train_epoch(step: _Step, data: _Data, optimizer: torch.optim.Optimizer, par
         distributed.average_gradients(params, len(batch), len(index), group)
         if config.lr_schedule != "constant":
             for group_ in optimizer.param_groups:
-                group_["lr"] = learning_rate(config, epoch - 1 + i / steps)
+                group_["lr"] = learning_rate(config, epoch - 1 + i / steps) * group_.get("lr_scale", 1.0)
         optimizer.step()
         if ema is not None:
             ema.update_parameters(step.model)
@@ -286,26 +326,44 @@ def _train_epoch(step: _Step, data: _Data, optimizer: torch.optim.Optimizer, par
             bar.step(epoch, i + 1, dict(zip(step.names, (totals / seen).tolist())), rows / (time.perf_counter() - t0))
     if totals is None:  # this process saw no rows at all (more processes than rows)
         totals = torch.zeros(len(step.names), device=device)
-    return dict(zip(step.names, (distributed.all_sum(totals, group).double() / n).tolist()))
+    return dict(zip(step.names, (distributed.all_sum(totals, group).double() / rows_in_epoch).tolist()))
 
 
-def _validate(model: nn.Module, objective: Objective, x_valid: Tensor, group: distributed.Group,
+_SUMMARY = ("elbo", "reconstruction", "kl", "active_units")
+
+
+def _latent_view(model: nn.Module, data: _Data, rows: slice = slice(None)) -> object:
+    """The model validation scores on rows of the validation split: conditioned on their labels where the model is
+    conditional (`vaekit.models.for_batch`), else the model itself."""
+    return for_batch(model, Batch(data.x_valid[rows], None if data.y_valid is None else data.y_valid[rows]))
+
+
+def _validation_names(model: nn.Module, objective: Objective, data: _Data) -> list[str]:
+    """The validation figures: the plain ELBO's terms and active units where the model (as validated) is a
+    latent-variable model, and the objective's own figure where the loop does not compute it itself."""
+    names = list(_SUMMARY) if isinstance(_latent_view(model, data, slice(0, 1)), LatentVariableModel) else []
+    return names + ([objective.validation_figure] if objective.validation_figure not in names else [])
+
+
+def _validate(model: nn.Module, objective: Objective, data: _Data, group: distributed.Group,
               device: torch.device) -> dict[str, float]:
-    """Validation figures, means per datapoint: the plain ELBO's terms, active units, and the objective's own
-    figure where it is not the ELBO. Rank 0 computes them; the others take its figures, so that every process
-    keeps the same best epoch."""
-    names = ["elbo", "reconstruction", "kl", "active_units"]
-    own = objective.validation_figure not in names
-    if own:
-        names.append(objective.validation_figure)
+    """Validation figures, means per datapoint (`_validation_names`). Rank 0 computes them; the others take its
+    figures, so that every process keeps the same best epoch."""
+    names = _validation_names(model, objective, data)
     values = torch.zeros(len(names), dtype=torch.float64, device=device)
     if group.is_main:
-        summary = summarize(model, x_valid)
-        figures = [summary.elbo, summary.reconstruction, summary.kl, summary.active_units]
-        if own:
+        figures = []
+        if names[: len(_SUMMARY)] == list(_SUMMARY):
+            summary = summarize(_latent_view(model, data), data.x_valid)
+            figures = [summary.elbo, summary.reconstruction, summary.kl, summary.active_units]
+        if len(names) > len(figures):
+            n, total = data.x_valid.shape[0], 0.0
             with torch.no_grad():
-                total = sum(float(objective.validate(model, xb).double().sum()) for xb in batches(x_valid, 1024))
-            figures.append(total / x_valid.shape[0])
+                for start in range(0, n, 1024):
+                    y = None if data.y_valid is None else data.y_valid[start : start + 1024]
+                    batch = Batch(data.x_valid[start : start + 1024], y)
+                    total += float(objective.validate(model, batch).double().sum())
+            figures.append(total / n)
         values = torch.tensor(figures, dtype=torch.float64, device=device)
     return dict(zip(names, distributed.from_main(values, group).tolist()))
 
@@ -316,7 +374,8 @@ def _record(epoch: int, train: dict[str, float], valid: dict[str, float], scalar
     row: dict = {"epoch": epoch}
     row.update({f"train_{name}_nats": value for name, value in train.items()})
     row.update({f"valid_{name}_nats": value for name, value in valid.items() if name != "active_units"})
-    row["valid_active_units"] = int(valid["active_units"])
+    if "active_units" in valid:
+        row["valid_active_units"] = int(valid["active_units"])
     row.update(scalars)
     row.update({"train_seconds": train_seconds, "epoch_seconds": epoch_seconds, "images_per_second": n / epoch_seconds})
     return row
@@ -383,6 +442,13 @@ def _keep_best(progress: run_state.Progress, row: dict, best_by: str, model: nn.
     return True
 
 
+def _out_of_time(progress: run_state.Progress, minutes: float, group: distributed.Group, device: torch.device) -> bool:
+    """Whether the epochs so far took `minutes` or more, by rank 0's clock (so that every process stops together)."""
+    spent = sum(row["epoch_seconds"] for row in progress.history)
+    flag = torch.tensor([float(spent >= 60 * minutes)], dtype=torch.float64, device=device)
+    return bool(distributed.from_main(flag, group).item())
+
+
 # ---------------------------------------------------------------------------------------------------- fit
 
 #: The locks `fit` holds (the run directory's) until it returns, however it returns.
@@ -423,7 +489,10 @@ def fit(
         splits: the data, as loaded by `vaekit.data.load`.
         config: optimiser, epochs, seed, preprocessing.
         objective: what to maximise (default: the plain ELBO); the best epoch is the one with the best
-            validation `objective.validation_figure`.
+            validation `objective.validation_figure`. It says what it needs (`check`): where it needs a label for
+            every row (`needs_labels`: a classifier, a conditional VAE), training uses the labelled rows of the
+            training split only; otherwise every row, and with `config.labelled_batch` some labelled rows are
+            added to every batch of a partly labelled split.
         run_dir: where to write config.json and, after every epoch, the checkpoint (one file, committed atomically)
             and its exports model.safetensors (best weights) and metrics.jsonl (`vaekit.train.state`); None trains in
             memory only. A directory holding a run with a completed epoch is refused unless `resume` is set; one
@@ -443,7 +512,9 @@ def fit(
 
     Returns:
         `FitResult`; `history` rows hold the objective's terms as `train_<name>_nats`, the validation figures as
-        `valid_<name>_nats` (nats per datapoint), seconds and images per second. With `config.ema_decay` the
+        `valid_<name>_nats` (nats per datapoint: the plain ELBO's terms and active units where the model, given the
+        validation labels where it is conditional, has latent variables; the objective's own figure), seconds and
+        images per second. With `config.ema_decay` the
         validated and returned weights are the moving average of the trained ones.
 
     Example:
@@ -453,6 +524,7 @@ def fit(
     """
     # Set up: device, preprocessing, seeds, the data on the device, the optimiser and the gradient step.
     objective = objective if objective is not None else ELBO(ELBO.Config())
+    objective.check(model)
     best_by = f"valid_{objective.validation_figure}_nats"
     group = distributed.current()
     device = _device_for(config, group)
@@ -460,7 +532,8 @@ def fit(
     torch.manual_seed(config.seed)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     model.to(device)
-    data = _prepare_data(model, splits, pipeline, device)
+    data = _prepare_data(model, _labelled_only(splits, objective.needs_labels(model)), pipeline, device)
+    objective.prepare(data.y_train)
     run_path = Path(run_dir) if run_dir is not None else None
     if resume and run_path is not None and run_state.completed_epochs(run_path) == 0:
         resume = False  # nothing was completed: start afresh (the caller seeded the model's initialisation)
@@ -468,7 +541,7 @@ def fit(
         model.initialize(data.train_view if data.train_view is not None else pipeline.fixed(splits.x_train, "train").to(device))
     distributed.broadcast_parameters(model, group)
     # Fused Adam runs the whole update as one kernel per parameter group (CPU and CUDA since torch 2.4).
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+    optimizer = torch.optim.Adam(_parameter_groups(model, config.lr), lr=config.lr, fused=True)
     step = _choose_step(model, objective, config, optimizer, device)
     params = [p for p in model.parameters() if p.requires_grad]
     # The moving average of the weights, where asked for: it is what validation sees and what is saved.
@@ -501,7 +574,7 @@ def fit(
             train = _train_epoch(step, data, optimizer, params, generator, config, ema, group, epoch, bar)
             train_seconds = time.perf_counter() - t0
             evaluated.eval()
-            valid = _validate(evaluated, objective, data.x_valid, group, device)
+            valid = _validate(evaluated, objective, data, group, device)
             row = _record(epoch, train, valid, objective.scalars(epoch), train_seconds, time.perf_counter() - t0,
                           data.n)
             progress_state.history.append(row)
@@ -517,6 +590,8 @@ def fit(
                 bar.epoch_done(epoch, best_by, row)
             if config.patience is not None and epoch - progress_state.best_epoch >= config.patience:
                 break  # early stopping: no better validation figure for `patience` epochs
+            if config.max_minutes is not None and _out_of_time(progress_state, config.max_minutes, group, device):
+                break  # the wall-clock budget is spent
     if progress_state.best_weights is not None:
         model.load_state_dict(progress_state.best_weights)
     for logger in loggers:
