@@ -104,7 +104,7 @@ def _resume_until_done(data: Path, run: Path, kills: list[str], label: str) -> l
 
 # Op numbers count each process's file operations (`VAEKIT_FAULT=trace` prints them). A new run: mkdir 1, lock 2,
 # write check 3, config.json 4-6 (create, write, rename), then per epoch the checkpoint (create, write, rename: the
-# commit), model.safetensors (when the best epoch changes: epochs 1 and 2 here) and metrics.jsonl, 3 each. A
+# commit), model.safetensors (when the best epoch changes: epochs 1 and 3 here) and metrics.jsonl, 3 each. A
 # resumed one: lock 1, check 2, [leftover temps removed], the exports again, then its epochs.
 KILL_CHAINS = {
     # killed after the commit of epoch 1 and before its exports; then with epoch 2's checkpoint written but not
@@ -150,10 +150,10 @@ def test_training_killed_at_random_moments_resumes_bit_identical(data, reference
 def test_resume_with_a_stale_export_uses_the_checkpoint(data, reference, tmp_path, capsys):
     """Killed between the commit and the exports of the last epoch: opening the run sees the lag."""
     run = tmp_path / "run"
-    code, err = _finish(_command(data, run), "kill@19")  # epoch 2 (the best) committed, its weights not exported
+    code, err = _finish(_command(data, run), "kill@25")  # epoch 3 (the best) committed, its weights not exported
     assert code == -signal.SIGKILL, err
     with safe_open(run / "model.safetensors", "np") as exported, safe_open(run / "checkpoint.safetensors", "np") as c:
-        assert exported.metadata()["best_epoch"] == "1" and c.metadata()["best_epoch"] == "2"
+        assert exported.metadata()["best_epoch"] == "1" and c.metadata()["best_epoch"] == "3"
     from vaekit.runs import open_run
 
     opened = open_run(run)

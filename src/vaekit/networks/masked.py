@@ -25,20 +25,21 @@ class MaskedLinear(nn.Linear):
         super().__init__(n_in, n_out)
         if tuple(mask.shape) != (n_out, n_in):
             raise ValueError(f"mask has shape {tuple(mask.shape)}, expected {(n_out, n_in)}")
-        self.register_buffer("mask", mask.to(self.weight.dtype))
+        self.register_buffer("mask", mask.to(self.weight.device, self.weight.dtype))
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight * self.mask, self.bias)
 
 
 def degrees(num_inputs: int, hidden: Sequence[int], seed: int) -> list[Tensor]:
-    """The degrees of the inputs (1..D) and of each hidden layer's units, drawn with `seed` (see the module)."""
+    """The degrees of the inputs (1..D) and of each hidden layer's units, drawn with `seed` (see the module); on the
+    CPU whatever the default device (they are read while the model is built, also on the meta device)."""
     generator = torch.Generator().manual_seed(seed)
-    layers = [torch.arange(1, num_inputs + 1)]
+    layers = [torch.arange(1, num_inputs + 1, device="cpu")]
     top = max(num_inputs - 1, 1)
     for width in hidden:
         low = min(int(layers[-1].min()), top)
-        layers.append(torch.randint(low, top + 1, (width,), generator=generator))
+        layers.append(torch.randint(low, top + 1, (width,), generator=generator, device="cpu"))
     return layers
 
 
@@ -55,7 +56,7 @@ class MaskedMLP(nn.Module):
             if i:
                 layers.append(nn.ReLU())
             layers.append(MaskedLinear(len(below), len(above), (above[:, None] >= below[None, :]).long()))
-        outputs = torch.arange(1, num_inputs + 1).repeat(num_params)  # degree of output (p, d): d + 1
+        outputs = torch.arange(1, num_inputs + 1, device="cpu").repeat(num_params)  # degree of output (p, d): d + 1
         last = layer_degrees[-1]
         if len(layer_degrees) > 1:
             layers.append(nn.ReLU())

@@ -106,7 +106,10 @@ def check_training(kind: str, config: Any, objective: Any, batch_size: int, num_
     if _large(config, objective.config, extra=(batch_size,)):
         rows = min(batch_size, max(num_rows, 1))
         x = torch.zeros(rows, *config.data_shape, device="meta")
-        step = dry_run_bytes(lambda: objective(model, Batch(x, None, None), 0.0))
+        # Labels where the kind models classes, row indices where it keeps parameters per training row.
+        y = torch.zeros(rows, dtype=torch.int64, device="meta") if hasattr(config, "num_classes") else None
+        index = torch.arange(rows, device="meta") if hasattr(config, "num_rows") else None
+        step = dry_run_bytes(lambda: objective(model, Batch(x, y, index), 0.0))
         if step is not None:
             needed += 2 * step  # the backward pass keeps about as much again
             what += f", {rows} rows a step"
