@@ -26,7 +26,10 @@ from typing import Any, TypeVar
 
 from vaekit.errors import VaekitError
 
-C = TypeVar("C")
+if typing.TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+C = TypeVar("C", bound="DataclassInstance")
 
 
 class ConfigError(VaekitError, ValueError):

@@ -193,7 +193,7 @@ def is_temp_name(name: str) -> bool:
 def remove_stale_temps(folder: str | Path) -> list[Path]:
     """Remove the temp files of writes that were killed (no process holds their lock); returns them."""
     folder = Path(folder)
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:

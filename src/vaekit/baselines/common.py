@@ -9,8 +9,9 @@ split (`_score`); `vaekit.baselines.binary` and `vaekit.baselines.continuous` bu
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -119,7 +120,10 @@ def _subsample(x: Tensor, limit: int | None, seed: int) -> Tensor:
     return x[torch.randperm(x.shape[0], generator=g)[:limit]]
 
 
-def _select(scores: dict, what: str) -> tuple[object, str]:
+K = TypeVar("K", bound=Hashable)
+
+
+def _select(scores: Mapping[K, float], what: str) -> tuple[K, str]:
     """The key with the best validation score, and a note when it sits on the edge of an ordered grid."""
     keys = list(scores)
     best = max(keys, key=lambda k: scores[k])

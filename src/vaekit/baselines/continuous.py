@@ -271,7 +271,7 @@ def continuous_baselines(
     Example:
         >>> results = continuous_baselines(x_train, x_valid, x_test, levels=256, max_kde_test=2000)
     """
-    splits = _as_splits(x_train, x_valid, x_test)
+    splits: tuple[Tensor, ...] = _as_splits(x_train, x_valid, x_test)
     offset = 0.0
     if levels is not None:
         splits = tuple(dequantise(s, levels, seed=seed + 10 + i) for i, s in enumerate(splits))

@@ -26,8 +26,8 @@ class Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line (with a pointer to --help) and exit 2, and options are never
     abbreviated (so a misspelt option is an error, not silently another option)."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, allow_abbrev=False, **kwargs)
+    def __init__(self, prog: str | None = None, **kwargs: typing.Any) -> None:
+        super().__init__(prog, allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> typing.NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")

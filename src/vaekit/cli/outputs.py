@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import io
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -166,7 +167,8 @@ def run_encode(args: argparse.Namespace) -> int:
     # Every label the data holds, also the training labels a semi-supervised run did not use: a conditional model
     # encodes q(z|x, y) at each row's label.
     splits = (vdata.load_data(dataclasses.replace(run.data_config, labelled=None)) if args.data is None else
-              vdata.load(args.data, seed=run.data_config.split_seed, image_size=run.data_config.image_size))
+              vdata.load(args.data, seed=run.data_config.split_seed,
+                         image_size=cast("tuple[int, int] | None", run.data_config.image_size)))  # checked: H W
     if tuple(splits.data_shape) != tuple(run.model_config.data_shape):
         raise VaekitError(f"{args.data}: data shape {tuple(splits.data_shape)} does not match the run's "
                           f"{tuple(run.model_config.data_shape)}")
@@ -190,7 +192,7 @@ def run_encode(args: argparse.Namespace) -> int:
             if labels is not None:
                 arrays[f"{split}_labels"] = labels.numpy()
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # the stub fears **arrays fills allow_pickle: bool
     atomic_write(out, buffer.getvalue())
     print(out)
     return 0

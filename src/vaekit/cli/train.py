@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 from vaekit.cli.options import (
     Owner,
@@ -19,7 +20,7 @@ from vaekit.cli.options import (
 )
 from vaekit.data.config import DataConfig
 from vaekit.errors import VaekitError
-from vaekit.models import MODELS, data_fields
+from vaekit.models import MODELS, config_class, data_fields
 from vaekit.objectives import OBJECTIVES
 from vaekit.train import distributed
 from vaekit.train.config import TrainConfig
@@ -41,7 +42,7 @@ RESUMABLE = ("epochs", "device")
 
 
 def _model_owners() -> list[Owner]:
-    return [Owner(cls.Config, f"--model {kind}") for kind, cls in MODELS.items()]
+    return [Owner(config_class(kind), f"--model {kind}") for kind in MODELS]
 
 
 def _objective_owners() -> list[Owner]:
@@ -103,6 +104,12 @@ def _changed_on_resume(args: argparse.Namespace, values: dict[str, object], run)
     return changed
 
 
+def _resumable(values: dict[str, object]) -> dict[str, Any]:
+    """The given options a resumed run may change (`RESUMABLE`): TrainConfig fields, as argparse typed them
+    (`dataclasses.replace` runs TrainConfig's checks on them)."""
+    return {k: values[k] for k in RESUMABLE if k in values}
+
+
 def _saved_run(out: Path):
     """The configs of the run in `out` (config.json read through the schema), as `_changed_on_resume` reads them."""
     from vaekit.runs import read_config
@@ -154,7 +161,7 @@ def run_train(args: argparse.Namespace) -> int:
                               f"{' and '.join('--' + n for n in RESUMABLE)} may change (start a new run with another "
                               "--out to change the rest)")
         data_config, objective = run.data_config, run.objective
-        train_config = dataclasses.replace(run.train_config, **{k: values[k] for k in RESUMABLE if k in values})
+        train_config = dataclasses.replace(run.train_config, **_resumable(values))
         model = MODELS[run.kind](run.model_config)
         splits = run.load_splits()
     else:
@@ -165,7 +172,7 @@ def run_train(args: argparse.Namespace) -> int:
                 raise VaekitError(f"{', '.join(changed)}: {args.out} was started with another configuration; drop "
                                   "--resume to start it with this one")
             kind, data_config, objective = saved.kind, saved.data_config, saved.objective
-            train_config = dataclasses.replace(saved.train_config, **{k: values[k] for k in RESUMABLE if k in values})
+            train_config = dataclasses.replace(saved.train_config, **_resumable(values))
         else:
             kind, objective_name, values, experiment, _ = resolve_experiment(args, values)  # --config, then options
             data_config = config_from(DataConfig, values)
@@ -181,7 +188,7 @@ def run_train(args: argparse.Namespace) -> int:
         else:
             if experiment is not None:
                 experiment.check_data_shape(splits.data_shape)
-            model_config = config_from(MODELS[kind].Config, values, **data_fields(kind, splits))
+            model_config = config_from(config_class(kind), values, **data_fields(kind, splits))
         check_training(kind, model_config, objective, train_config.batch_size,
                        splits.sizes()["train"] + splits.sizes()["valid"])
         try:
@@ -199,7 +206,7 @@ def run_train(args: argparse.Namespace) -> int:
     if not group.is_main:  # rank 0 reports for all processes
         return 0
     history = result.history
-    best_row = next((row for row in history if row["epoch"] == result.best_epoch), {})
+    best_row: dict = next((row for row in history if row["epoch"] == result.best_epoch), {})
     summary = {
         "run": str(out),
         "epochs": len(history),

@@ -135,6 +135,7 @@ class Pipeline:
     def fresh(self, x: Tensor, generator: torch.Generator) -> Tensor:
         """A training view of stored rows x, with new noise where the pipeline is stochastic. float32."""
         if self.dequantize:
+            assert self.levels is not None  # __post_init__: dequantize needs levels
             return _dequantize(x, self.levels, generator)
         if self.standardize and self.mean is not None and self.std is not None:
             mean, std = (torch.tensor(v, dtype=torch.float64, device=x.device) for v in (self.mean, self.std))

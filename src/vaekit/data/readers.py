@@ -18,7 +18,7 @@ import warnings
 import zipfile
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 
@@ -191,7 +191,7 @@ def _amat_value_error(path: Path, text: bytes, pos: int, width: int) -> DataErro
 # ------------------------------------------------------------------------------------------ npy, npz
 
 
-def _npy_header(f: BinaryIO, size: int, path: Path, what: str) -> None:
+def _npy_header(f: IO[bytes], size: int, path: Path, what: str) -> None:
     """Check an .npy header against the bytes that follow it (`size` in all) and the memory available, before the
     array is read; leaves `f` at the start of the file."""
     fix = "save numeric data with numpy.save (no object arrays)"

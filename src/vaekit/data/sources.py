@@ -8,6 +8,7 @@ replaced there (as the tests do) is the one used here too.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from vaekit.data import named
 from vaekit.data.config import DataConfig
@@ -59,7 +60,8 @@ def load(
 def load_data(config: DataConfig, *, cache_dir: str | Path | None = None) -> Splits:
     """The splits a `DataConfig` describes: `load` with its split seed, image size and label column, then only
     `config.labelled` training labels kept (`keep_labels`) when it is set."""
-    splits = load(config.data, seed=config.split_seed, image_size=config.image_size, cache_dir=cache_dir,
+    image_size = cast("tuple[int, int] | None", config.image_size)  # DataConfig checks that it is H W
+    splits = load(config.data, seed=config.split_seed, image_size=image_size, cache_dir=cache_dir,
                   label_column=config.label_column)
     return splits if config.labelled is None else keep_labels(splits, config.labelled, config.label_seed)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,8 +107,8 @@ def _labels(y: np.ndarray | None) -> torch.Tensor | None:
 def _make(
     name: str,
     source: str,
-    xs: dict[str, np.ndarray],
-    ys: dict[str, np.ndarray | None],
+    xs: Mapping[str, np.ndarray],
+    ys: Mapping[str, np.ndarray | None],
     levels: int | None,
     data_shape: tuple[int, ...],
 ) -> Splits:

@@ -62,6 +62,7 @@ def _load_user(path: Path, shown: str, seed: int, image_size: tuple[int, int] | 
         # One encoding for all splits: levels must agree (a 2 in x_test makes the data 8-bit, not binary).
         encoded, levels = transforms.encode([xs[s] for s in SPLITS], [f"{shown} (x_{s})" for s in SPLITS])
         xs = dict(zip(SPLITS, encoded))
+    assert data_shape is not None  # the example shape, of x or of every split
     if image_size is not None and (len(data_shape) != 3 or tuple(data_shape[1:]) != tuple(image_size)):
         raise DataError(f"{shown}: --image-size applies to image folders only; resize the arrays before saving them")
     return _make(shown, str(path), xs, ys, levels, data_shape)
@@ -80,14 +81,16 @@ def _npz_arrays(path: Path, shown: str, seed: int):
         xs = {s: arrays.get(f"x_{s}") for s in SPLITS}
         ys = {s: arrays.get(f"y_{s}") for s in SPLITS}
         if xs["valid"] is None:
-            n = xs["train"].shape[0] if xs["train"].ndim else 0
+            x_tr = xs["train"]
+            assert x_tr is not None  # checked above: a pre-split archive has x_train
+            n = x_tr.shape[0] if x_tr.ndim else 0
             if n < 2:
                 raise DataError(f"{shown}: x_train holds {n} examples, too few to hold out a validation split; save x_valid")
             order = np.random.default_rng(seed).permutation(n)
             n_valid = max(1, round(VALID_FRACTION * n))
             valid, train = np.sort(order[:n_valid]), np.sort(order[n_valid:])
             y_tr = ys["train"]
-            xs["train"], xs["valid"] = xs["train"][train], xs["train"][valid]
+            xs["train"], xs["valid"] = x_tr[train], x_tr[valid]
             if y_tr is not None:
                 if y_tr.shape[:1] != (n,):
                     raise DataError(f"{shown}: y_train has shape {list(y_tr.shape)} but x_train holds {n} examples")

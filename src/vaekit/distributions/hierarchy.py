@@ -10,7 +10,7 @@ gives each layer's term by name, so that diagnostics can report the KL of each l
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import torch
 from torch import Tensor
@@ -89,7 +89,7 @@ class Chain(Distribution):
         return parts
 
     def log_prob(self, z: Tensor) -> Tensor:
-        return sum(self.log_prob_parts(z).values())
+        return cast(Tensor, sum(self.log_prob_parts(z).values()))  # a sum of one or more tensors
 
     def group_sizes(self) -> dict[str, int]:
         """Each layer's dimension by name, in the order the concatenated vector holds them."""

@@ -9,6 +9,7 @@ per-dimension / per-layer diagnostics use it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 import torch
 from torch import Tensor
@@ -54,6 +55,14 @@ class KLUnits:
     per_dimension: bool  # one unit per latent dimension
 
 
+class _Grouped(Protocol):
+    """A distribution over a concatenation of named groups of dimensions (`vaekit.distributions.hierarchy`)."""
+
+    def group_sizes(self) -> dict[str, int]: ...
+
+    def log_prob_parts(self, z: Tensor) -> dict[str, Tensor]: ...
+
+
 def kl_units(qz_x: Distribution, pz: Distribution, z: Tensor, *, analytic: bool = True) -> KLUnits:
     """KL(q || p) per unit, for free bits and diagnostics; `values.sum(-1)` is the KL itself.
 
@@ -68,9 +77,10 @@ def kl_units(qz_x: Distribution, pz: Distribution, z: Tensor, *, analytic: bool 
             per_dim = (qz_x.base_dist.log_prob(z) - pz.base_dist.log_prob(z)).mean(0)
         return KLUnits(per_dim, [1] * d, [f"z{j}" for j in range(d)], True)
     if all(hasattr(dist, "log_prob_parts") and hasattr(dist, "group_sizes") for dist in (qz_x, pz)):
-        groups = qz_x.group_sizes()
-        if groups == pz.group_sizes():
-            lq, lp = qz_x.log_prob_parts(z), pz.log_prob_parts(z)
+        q_grouped, p_grouped = cast(_Grouped, qz_x), cast(_Grouped, pz)
+        groups = q_grouped.group_sizes()
+        if groups == p_grouped.group_sizes():
+            lq, lp = q_grouped.log_prob_parts(z), p_grouped.log_prob_parts(z)
             values = torch.stack([(lq[name] - lp[name]).mean(0) for name in groups], dim=-1)
             return KLUnits(values, list(groups.values()), list(groups), False)
     return KLUnits(kl(qz_x, pz, z, analytic=analytic).unsqueeze(-1), [d], ["z"], False)

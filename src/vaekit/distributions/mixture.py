@@ -16,6 +16,7 @@ the density and its gradients against it.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -37,7 +38,7 @@ class DiagonalGaussianMixture(MixtureSameFamily):
         """log p(z) for z [..., d]: shape [...], nats."""
         if self._validate_args:
             self._validate_sample(z)
-        base = self.component_distribution.base_dist
+        base = cast(Normal, cast(Independent, self.component_distribution).base_dist)  # as __init__ checked
         loc, scale = base.loc.double(), base.scale.double()  # [C, d]
         precision = scale.reciprocal().square()
         zz = z.double()

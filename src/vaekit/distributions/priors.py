@@ -55,6 +55,9 @@ class Prior(nn.Module):
 class StandardNormalPrior(Prior):
     """p(z) = N(0, I); no parameters (buffers, so that it follows the model's device and dtype)."""
 
+    loc: Tensor
+    scale: Tensor
+
     def __init__(self, latent_dim: int, data_shape: tuple[int, ...], components: int | None = None) -> None:
         super().__init__(latent_dim, data_shape, components)
         self.register_buffer("loc", torch.zeros(latent_dim), persistent=False)
@@ -73,6 +76,7 @@ class GaussianMixturePrior(Prior):
     """
 
     default_components = 10
+    components: int  # never None: there is a default
 
     def __init__(self, latent_dim: int, data_shape: tuple[int, ...], components: int | None = None,
                  min_scale: float = 1e-3) -> None:
@@ -98,6 +102,7 @@ class VampPrior(Prior):
     """
 
     default_components = 500
+    components: int  # never None: there is a default
 
     def __init__(self, latent_dim: int, data_shape: tuple[int, ...], components: int | None = None) -> None:
         super().__init__(latent_dim, data_shape, components)

@@ -53,7 +53,8 @@ def draw(q: Distribution, sample_shape: Sequence[int], *, reparameterized: bool 
             return q.rsample_and_log_prob(sample_shape)
         with torch.no_grad():
             return q.rsample_and_log_prob(sample_shape)
-    z = q.rsample(sample_shape) if reparameterized else q.sample(sample_shape)
+    shape = torch.Size(sample_shape)
+    z = q.rsample(shape) if reparameterized else q.sample(shape)
     return z, q.log_prob(z)
 
 

@@ -111,7 +111,8 @@ def log_likelihood(
             if proposal is None:
                 qz_x = part.encode(xb)
             else:
-                qz_x = Independent(Normal(*(p[start : start + batch_size] for p in proposal)), 1)
+                loc, scale = (p[start : start + batch_size] for p in proposal)
+                qz_x = Independent(Normal(loc, scale), 1)
             lse = torch.full((xb.shape[0],), -math.inf, dtype=torch.float64, device=x.device)
             lse2 = lse.clone()
             reconstruction = torch.zeros_like(lse)  # sum_k log p(x|z_k)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
+from torch.distributions.constraints import Constraint
 
 from vaekit.errors import DataError
 from vaekit.models.protocol import x_distribution
@@ -22,7 +23,7 @@ def check_support(model: Any, x: Tensor, what: str) -> None:
     px = x_distribution(model)
     if px is None:
         return
-    inside = px.support.check(x)
+    inside = cast(Constraint, px.support).check(x)  # a distribution over x declares its support
     if not bool(inside.all()):
         bad = int((~inside).sum())
         raise DataError(f"{what}: {bad} of {len(x)} rows lie outside the support of the model's likelihood "

@@ -42,7 +42,7 @@ from vaekit.models.protocol import (
 from vaekit.models.registry import MODELS, kind_of
 
 
-def config_class(kind: str) -> type:
+def config_class(kind: str) -> type[Any]:
     """The config dataclass of a registered model kind."""
     return MODELS[kind].Config  # type: ignore[attr-defined]
 

@@ -94,8 +94,10 @@ class CVAE(nn.Module):
         self.config = config
         self.observation = config.observation()
         k = config.num_classes
-        self.encoder, self.decoder = build(config.network, config.data_shape, config.hidden, config.latent_dim,
-                                           self.observation.num_params, side=k)
+        self.encoder, decoder = build(config.network, config.data_shape, config.hidden, config.latent_dim,
+                                      self.observation.num_params, side=k)
+        assert decoder is not None  # an observation model has parameters: there is a decoder
+        self.decoder = decoder
         self.prior_module = StandardNormalPrior(config.latent_dim, config.data_shape)
 
     @property
@@ -137,6 +139,7 @@ class M2(CVAE):
 
     Config = M2Config
     default_objective = "m2"
+    label_logits: Tensor  # a buffer: p(y)'s logits
 
     def __init__(self, config: M2Config) -> None:
         super().__init__(config)

@@ -54,9 +54,11 @@ class HVAE(nn.Module):
         self.config = config
         d1, d2 = config.latent_dim, config.latent_dim2
         self.observation = config.observation()
-        self.encoder, self.decoder = build(  # q(z1|x) and p(x|z1)
+        self.encoder, decoder = build(  # q(z1|x) and p(x|z1)
             config.network, config.data_shape, config.hidden, d1, self.observation.num_params
         )
+        assert decoder is not None  # an observation model has parameters: there is a decoder
+        self.decoder = decoder
         self.encoder2 = GaussianHead(d1, config.hidden2, d2)  # q(z2|z1)
         self.decoder2 = GaussianHead(d2, tuple(reversed(config.hidden2)), d1)  # p(z1|z2)
         self.top = StandardNormalPrior(d2, config.data_shape)  # p(z2)

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -100,7 +100,7 @@ def chunks(model: Any, x: Tensor, batch_size: int) -> Iterator[tuple[Any, Tensor
         yield rows(model, start, stop), x[start:stop]
 
 
-def labelled(y: Tensor | None) -> bool:
+def labelled(y: Tensor | None) -> TypeGuard[Tensor]:
     """Whether every row of a batch carries a label (y not None, no `UNLABELLED`)."""
     return y is not None and not bool((y == UNLABELLED).any())
 

@@ -132,11 +132,13 @@ class VAE(nn.Module):
         encoder, decoder = build(
             config.network, config.data_shape, config.hidden, config.latent_dim, self.observation.num_params
         )
+        assert decoder is not None  # an observation model has parameters: there is a decoder
         # Built either way, so that the decoder starts from the same weights with or without an encoder. The order
         # of registration is the order of the parameters, which a saved optimiser state relies on: encoder first.
         self.encoder = encoder if config.encoder == "network" else None
         self.decoder = decoder
         if config.encoder == "none":
+            assert config.num_rows is not None  # VAEConfig checks that encoder "none" has it
             self.posteriors = PosteriorTable(config.num_rows, config.latent_dim)
         self.prior_module = PRIORS[config.prior](config.latent_dim, config.data_shape, config.prior_components)
 

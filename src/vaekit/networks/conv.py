@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 from torch import Tensor, nn
 
@@ -36,7 +37,7 @@ class ConvEncoder(nn.Module):
         self.latent_dim, self.heads = latent_dim, heads
 
     def forward(self, x: Tensor, side: Tensor | None = None) -> Tensor:
-        h = linear_with_side(self.head[0], self.conv(nn.functional.pad(x, self.pad)).flatten(1), side)
+        h = linear_with_side(cast(nn.Linear, self.head[0]), self.conv(nn.functional.pad(x, self.pad)).flatten(1), side)
         return self.head[1:](h).unflatten(-1, (self.heads, self.latent_dim))
 
 

@@ -21,6 +21,8 @@ from torch import Tensor, nn
 class MaskedLinear(nn.Linear):
     """A linear layer whose weight is multiplied by a fixed binary mask [out, in] (a buffer, saved with the weights)."""
 
+    mask: Tensor
+
     def __init__(self, n_in: int, n_out: int, mask: Tensor) -> None:
         super().__init__(n_in, n_out)
         if tuple(mask.shape) != (n_out, n_in):

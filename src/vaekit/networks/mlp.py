@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -56,7 +57,7 @@ class MLPEncoder(nn.Module):
         self.latent_dim, self.heads = latent_dim, heads
 
     def forward(self, x: Tensor, side: Tensor | None = None) -> Tensor:
-        h = linear_with_side(self.net[0], x.flatten(1), side)
+        h = linear_with_side(cast(nn.Linear, self.net[0]), x.flatten(1), side)
         return self.net[1:](h).unflatten(-1, (self.heads, self.latent_dim))
 
 

@@ -26,15 +26,15 @@ def reliability_diagram(edges: Sequence[float], accuracy: Sequence[float | None]
         The `Path` written: 800 x 450 px.
     """
     path = _check_png_path(path)
-    edges = np.asarray(edges, dtype=np.float64)
-    m = len(edges) - 1
+    bounds = np.asarray(edges, dtype=np.float64)
+    m = len(bounds) - 1
     if m < 1 or not (len(accuracy) == len(confidence) == len(count) == m):
-        raise ValueError(f"need M + 1 edges and M values per bin; got {len(edges)} edges, {len(accuracy)} accuracies, "
+        raise ValueError(f"need M + 1 edges and M values per bin; got {len(bounds)} edges, {len(accuracy)} accuracies, "
                          f"{len(confidence)} confidences, {len(count)} counts")
-    if np.any(np.diff(edges) <= 0) or edges[0] < 0 or edges[-1] > 1:
+    if np.any(np.diff(bounds) <= 0) or bounds[0] < 0 or bounds[-1] > 1:
         raise ValueError("edges must increase within [0, 1]")
     filled = [i for i in range(m) if count[i]]
-    left, width = edges[:-1], np.diff(edges)
+    left, width = bounds[:-1], np.diff(bounds)
     fig = _new_figure(4.5)
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.bar(left[filled], [accuracy[i] for i in filled], width=width[filled], align="edge", color="C0", alpha=0.8,

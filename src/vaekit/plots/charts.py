@@ -84,7 +84,8 @@ def latent_map(
                 )
             legend = ax.legend(title="label", loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=2)
             for handle in legend.legend_handles:
-                handle.set_alpha(1.0)
+                if handle is not None:  # None only for an artist matplotlib has no legend handler for
+                    handle.set_alpha(1.0)
         else:
             sc = ax.scatter(pts[:, 0], pts[:, 1], c=lab, cmap="viridis", s=size, alpha=0.6, linewidths=0,
                             rasterized=True)
@@ -308,7 +309,7 @@ def histogram(values, path: PathLike, *, xlabel: str, title: str, bins: int | No
     mean = float(v.mean())
     fig = _new_figure(4.0)
     ax = fig.add_subplot()
-    ax.hist(v, bins=edges, color="C0", alpha=0.8)
+    ax.hist(v, bins=edges, color="C0", alpha=0.8)  # type: ignore[arg-type]  # the stub omits arrays; bins takes one
     ax.axvline(mean, color="C3", linewidth=2, label=f"mean {mean:.4g}")
     ax.legend()
     ax.set_xlabel(xlabel)

@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -113,7 +114,7 @@ def _new_figure(height: float, width: float = FIG_WIDTH) -> Figure:
 
 
 def _save_figure(fig: Figure, path: Path) -> Path:
-    canvas = fig.canvas
+    canvas = cast(FigureCanvasAgg, fig.canvas)  # every figure gets one in `_new_figure`
     canvas.draw()
     rgba = np.asarray(canvas.buffer_rgba())
     return _save_image(Image.fromarray(np.ascontiguousarray(rgba)).convert("RGB"), path)

@@ -82,7 +82,7 @@ def _grid_image(mosaic: np.ndarray, title: str | None) -> Image.Image:
         return grid
     font = _font()
     left, top, right, bottom = ImageDraw.Draw(grid).textbbox((0, 0), title, font=font)
-    width = max(grid.width, right - left + 2 * BORDER + 8)
+    width = max(grid.width, int(right - left) + 2 * BORDER + 8)  # textbbox at (0, 0) gives whole pixels
     white = 255 if mode == "L" else (255, 255, 255)
     out = Image.new(mode, (width, grid.height + TITLE_BAND), white)
     out.paste(grid, ((width - grid.width) // 2, TITLE_BAND))

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -110,6 +110,7 @@ def _latent_map(model: Any, x: Tensor, y: Tensor | None, folder: Path) -> Pictur
     if d < 2:
         return None
     z = _posterior_means(rows(model, 0, MAX_MAP_POINTS), x[:MAX_MAP_POINTS]).double().numpy()
+    basis: Literal["z", "pca"]
     if d == 2:
         points, basis, how = z, "z", "the 2-D latent space itself"
     else:  # exact PCA by SVD (deterministic, unlike randomised solvers)
@@ -140,7 +141,7 @@ def _image_pictures(run: Run, view: Any | None, x: Tensor, y: Tensor | None, sum
             plots.image_grid(show(samples), folder / "samples.png", nrow=8),
             f"{NUM_SAMPLES} samples from the model: {_samples_text(run)}; intensities in [0, 1].",
         ))
-    if conditional:
+    if isinstance(model, ConditionalModel):
         per_class = [generate(model, PER_CLASS, mean=True, seed=run.train_config.seed, label=c)
                      for c in range(model.num_classes)]
         pictures.append(Picture(

@@ -61,7 +61,9 @@ def _comparison(evaluation: dict, run: Run) -> str:
         model = [f"<th>{_head('this run', _method(evaluation))}</th>"] + [_num(evaluation.get(key)) for key in
                  ("log_likelihood", "log_likelihood_stderr", "elbo", "reconstruction", "kl", "gap")]
         model += [_num(evaluation.get("bits_per_dim"), 4)]
-        baselines = evaluation.get("baselines") if isinstance(evaluation.get("baselines"), list) else []
+        baselines = evaluation.get("baselines")
+        if not isinstance(baselines, list):
+            baselines = []
         num_dims = math.prod(run.model_config.data_shape)
         conditioned = bool(evaluation.get("conditioned_on_labels"))
         rows = [model] + ([] if conditioned else [_baseline_row(b, evaluation, num_dims) for b in baselines])
@@ -206,8 +208,12 @@ def _provenance_section(config: dict) -> str:
         shown = f"<pre>{_e(shlex.join(str(c) for c in command))}</pre>"
     else:
         shown = "<p>The command line was not recorded: the run was trained from Python, not the vaekit command.</p>"
-    dataset = config.get("dataset") if isinstance(config.get("dataset"), dict) else {}
-    sizes = dataset.get("splits") if isinstance(dataset.get("splits"), dict) else {}
+    dataset = config.get("dataset")
+    if not isinstance(dataset, dict):
+        dataset = {}
+    sizes = dataset.get("splits")
+    if not isinstance(sizes, dict):
+        sizes = {}
     rows = [
         ("dataset", _fmt(dataset.get("name"))),
         ("source", _fmt(dataset.get("source"))),

@@ -29,6 +29,7 @@ from vaekit.data.pipeline import Pipeline
 from vaekit.estimate import (
     CALIBRATION_BINS,
     LogLikelihood,
+    Summary,
     bits_per_dim,
     classify,
     exact_log_likelihood,
@@ -167,7 +168,7 @@ def _classification(model: Any, x: Tensor, y: Tensor, per_datapoint: dict) -> di
     }
 
 
-def _diagnostics(view: Any, x: Tensor) -> dict:
+def _diagnostics(view: Any, x: Tensor) -> tuple[dict, Summary]:
     summary = summarize(view, x)
     return {
         "active_units": summary.active_units,
@@ -284,6 +285,7 @@ def baseline_rows(splits: vdata.Splits, pipeline: Pipeline, *, seed: int = 0) ->
     """
     from vaekit.baselines import baselines
 
+    levels: int | None
     if pipeline.binary:
         views = [pipeline.fixed(getattr(splits, f"x_{s}"), s) for s in ("train", "valid", "test")]
         levels = 2

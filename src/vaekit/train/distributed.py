@@ -87,7 +87,7 @@ def share_batch(batch: Batch, group: Group) -> Batch:
     """This process's part of a global batch: the same contiguous rows of x, y and the row indices."""
     if group.world == 1:
         return batch
-    return Batch(*(None if t is None else share(t, group) for t in (batch.x, batch.y, batch.index)))
+    return Batch(share(batch.x, group), *(None if t is None else share(t, group) for t in (batch.y, batch.index)))
 
 
 def broadcast_parameters(model: nn.Module, group: Group) -> None:
@@ -103,13 +103,15 @@ def average_gradients(params: Iterable[nn.Parameter], rows: int, total_rows: int
     if group.world == 1:
         return
     params = list(params)
+    grads = []
     for p in params:
         if p.grad is None:  # unreached by this batch (or no rows here): every process must send the same sizes
             p.grad = torch.zeros_like(p)
-    flat = torch.cat([p.grad.reshape(-1) for p in params]).mul_(rows / total_rows)
+        grads.append(p.grad)
+    flat = torch.cat([g.reshape(-1) for g in grads]).mul_(rows / total_rows)
     torch.distributed.all_reduce(flat)
-    for p, part in zip(params, flat.split([p.numel() for p in params])):
-        p.grad.copy_(part.view_as(p))
+    for g, part in zip(grads, flat.split([p.numel() for p in params])):
+        g.copy_(part.view_as(g))
 
 
 def all_sum(tensor: Tensor, group: Group) -> Tensor:

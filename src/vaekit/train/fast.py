@@ -17,9 +17,11 @@ component can never be silently trained with the wrong gradient.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
-from torch.distributions import Bernoulli, Distribution, kl_divergence
+from torch.distributions import Bernoulli, Distribution, Independent, Normal, kl_divergence
 
 from vaekit.distributions.priors import StandardNormalPrior
 from vaekit.models.vae import VAE
@@ -67,8 +69,9 @@ def step_gradients(model: VAE, x: Tensor) -> Tensor:
     with torch.no_grad():
         batch = x.shape[0]
         x_flat = x.reshape(batch, -1)
-        encoder = _linears(model.encoder.net)
-        decoder = _linears(model.decoder.net)
+        mlp_encoder, mlp_decoder = cast(MLPEncoder, model.encoder), cast(MLPDecoder, model.decoder)  # `applies` checked
+        encoder = _linears(mlp_encoder.net)
+        decoder = _linears(mlp_decoder.net)
         for layer in (*encoder, *decoder):
             for p in (layer.weight, layer.bias):
                 if p.grad is None:
@@ -77,11 +80,12 @@ def step_gradients(model: VAE, x: Tensor) -> Tensor:
         # Forward, keeping each layer's input; the distributions are the model's own.
         enc_inputs, head = _forward(encoder, x_flat)
         qz_x = model.posterior(head.unflatten(-1, (2, model.latent_dim)))
-        loc, scale = qz_x.base_dist.loc, qz_x.base_dist.scale  # each (B, d)
+        q_normal = _normal(qz_x)
+        loc, scale = q_normal.loc, q_normal.scale  # each (B, d)
         eps = torch.empty_like(loc).normal_()  # the draw Normal.rsample makes
         z = loc + eps * scale
         dec_inputs, raw = _forward(decoder, z)
-        px_z = model.observation(raw.unflatten(-1, model.decoder.out_shape))
+        px_z = model.observation(raw.unflatten(-1, mlp_decoder.out_shape))
         prior = model.prior()
         reconstruction = px_z.log_prob(x)  # (B,)
         kl = kl_divergence(qz_x, prior)  # (B,)
@@ -90,15 +94,22 @@ def step_gradients(model: VAE, x: Tensor) -> Tensor:
         # Backward of loss = -mean_b ELBO_b.
         d_raw = _neg_log_prob_grad(px_z, raw, x_flat).div_(batch)
         d_z = _backward(decoder, dec_inputs, d_raw, input_grad=True)
+        assert d_z is not None  # input_grad=True returns it
         # KL(N(m, s) || N(m0, s0)) per dimension: d/dm = (m - m0) / s0^2, d/ds = s / s0^2 - 1 / s;
         # s = softplus(raw) + floor, so ds/draw = sigmoid(raw).
-        prior_loc, prior_var = prior.base_dist.loc, prior.base_dist.scale.square()
+        prior_normal = _normal(prior)
+        prior_loc, prior_var = prior_normal.loc, prior_normal.scale.square()
         d_loc = d_z + (loc - prior_loc) / prior_var / batch
         d_scale = d_z * eps + (scale / prior_var - scale.reciprocal()) / batch
         raw_scale = head[:, model.latent_dim:]
         d_head = torch.cat([d_loc, d_scale * torch.sigmoid(raw_scale)], dim=-1)
         _backward(encoder, enc_inputs, d_head, input_grad=False)
         return torch.stack([elbo.sum(), reconstruction.sum(), kl.sum()])
+
+
+def _normal(d: Distribution) -> Normal:
+    """The Normal inside a diagonal Gaussian, Independent(Normal(loc, scale), 1): q(z|x) and the prior here."""
+    return cast(Normal, cast(Independent, d).base_dist)
 
 
 def _linears(net: nn.Sequential) -> list[nn.Linear]:
@@ -132,7 +143,8 @@ def _backward(layers: list[nn.Linear], inputs: list[Tensor], grad: Tensor, input
 
 def _neg_log_prob_grad(px_z: Distribution, raw: Tensor, x: Tensor) -> Tensor:
     """-d log p(x|z) / d raw for p(x|z) built from the decoder output raw [B, P*D], data x [B, D]; a new [B, P*D]."""
-    base, (batch, dims) = px_z.base_dist, x.shape
+    base = cast("Bernoulli | Normal", cast(Independent, px_z).base_dist)  # the likelihoods in LIKELIHOODS
+    batch, dims = x.shape
     if isinstance(base, Bernoulli):  # log p = x l - softplus(l)
         return base.probs.reshape(batch, dims) - x
     # Normal: log p = -(x - m)^2 / (2 s^2) - log s + const, with m = raw[:, :D]

@@ -18,9 +18,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, cast
 
 import torch
 from torch import Tensor, nn
+from torch.distributions.constraints import Constraint
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from vaekit import __version__
@@ -35,6 +37,7 @@ from vaekit.errors import DataError, RunError, VaekitError
 from vaekit.estimate import check_support, summarize
 from vaekit.files import check_writable, lock_folder, make_dir, read_json, write_json
 from vaekit.models import LatentVariableModel, for_batch, kind_of, x_distribution
+from vaekit.models.vae import VAE
 from vaekit.objectives import ELBO, Objective
 from vaekit.train import distributed
 from vaekit.train import state as run_state
@@ -69,7 +72,7 @@ def pipeline_for(model: nn.Module, splits: Splits, config: TrainConfig) -> Pipel
         raise DataError(f"{splits.name}: data shape {tuple(splits.data_shape)} does not match the model's {data_shape}")
     config_of = getattr(model, "config", None)
     likelihood = getattr(config_of, "likelihood", type(px).__name__)
-    discrete = px is not None and bool(px.support.is_discrete)
+    discrete = px is not None and bool(cast(Constraint, px.support).is_discrete)  # x's distribution declares one
     return Pipeline.resolve(
         splits.name, likelihood, splits.levels, binary_likelihood=discrete,
         continuous_likelihood=px is not None and not discrete, binarize=config.binarize, dequantize=config.dequantize,
@@ -139,7 +142,7 @@ def _prepare_data(model: nn.Module, splits: Splits, pipeline: Pipeline, device: 
         x_valid=pipeline.fixed(splits.x_valid, "valid").to(device),
         y_valid=None if splits.y_valid is None else splits.y_valid.to(device),
         pipeline=pipeline,
-        labelled_rows=torch.nonzero(known).flatten().to(device) if partly else None,
+        labelled_rows=torch.nonzero(known).flatten().to(device) if partly and known is not None else None,
     )
     # Check the data against the likelihood's support once, so that the loop can run unchecked.
     sample = data.train_view if data.train_view is not None else pipeline.fresh(
@@ -159,6 +162,18 @@ def _device_for(config: TrainConfig, group: distributed.Group) -> torch.device:
                             "that many processes per machine, or use --device cpu")
         torch.cuda.set_device(device)
     return device
+
+
+class _Grouped(Protocol):
+    """A model with its own optimiser parameter groups (see `_parameter_groups`)."""
+
+    def parameter_groups(self) -> list[dict]: ...
+
+
+class _Initialized(Protocol):
+    """A model with a data-dependent initialisation from training rows (the VampPrior's pseudo-inputs)."""
+
+    def initialize(self, x: Tensor) -> None: ...
 
 
 class _Step:
@@ -190,8 +205,9 @@ class _AutogradStep(_Step):
 
 class _DerivedStep(_Step):
     names = ("elbo", "reconstruction", "kl")
+    model: VAE
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: VAE) -> None:
         self.model = model
 
     def __call__(self, batch: Batch, progress: float) -> Tensor:
@@ -201,7 +217,8 @@ class _DerivedStep(_Step):
 def _parameter_groups(model: nn.Module, lr: float) -> list[dict]:
     """The optimiser's parameter groups: the model's own (`parameter_groups()`, each with an optional `lr_scale`
     multiplying the learning rate), else one group of all its parameters."""
-    groups = model.parameter_groups() if hasattr(model, "parameter_groups") else [{"params": list(model.parameters())}]
+    groups: list[dict] = (cast(_Grouped, model).parameter_groups() if hasattr(model, "parameter_groups") else
+                          [{"params": list(model.parameters())}])
     return [{**group, "lr": lr * group.get("lr_scale", 1.0)} for group in groups]
 
 
@@ -211,7 +228,7 @@ def _choose_step(model: nn.Module, objective: Objective, config: TrainConfig, op
     if config.gradients == "derived" and why_not is not None:
         raise VaekitError(f"--gradients derived does not apply here: {why_not}; use --gradients auto")
     if config.gradients != "autograd" and why_not is None:
-        return _DerivedStep(model)
+        return _DerivedStep(cast(VAE, model))  # `applies` checked that it is one
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
     return _AutogradStep(model, objective, optimizer, autocast)
 
@@ -264,24 +281,25 @@ def _open_run_directory(run_path: Path | None, resume: bool, writes: bool, new_c
     run never completed an epoch."""
     failure: VaekitError | None = None
     progress = run_state.Progress()
+    written = run_path if writes else None  # the run directory this process writes (writes implies a run_path)
     try:
-        if writes:
-            if not resume and run_path.is_dir():
-                run_state.claim_new_run(run_path, clean=False)  # a folder of other files gets no lock file either
-            make_dir(run_path)
-            _LOCKS.get().enter_context(lock_folder(run_path, "this run"))
+        if written is not None:
+            if not resume and written.is_dir():
+                run_state.claim_new_run(written, clean=False)  # a folder of other files gets no lock file either
+            make_dir(written)
+            _LOCKS.get().enter_context(lock_folder(written, "this run"))
             if not resume:
-                run_state.claim_new_run(run_path)  # before anything in the folder is touched
-            check_writable(run_path, _checkpoint_bytes(model, ema))
+                run_state.claim_new_run(written)  # before anything in the folder is touched
+            check_writable(written, _checkpoint_bytes(model, ema))
         if run_path is not None and resume:
             progress = run_state.load_checkpoint(run_path, model, optimizer, generator, ema)
-        if writes and resume:
-            run_state.export(run_path, progress)  # the exports may lag the checkpoint after a kill
-            saved = read_json(run_path / run_state.CONFIG)
+        if written is not None and resume:
+            run_state.export(written, progress)  # the exports may lag the checkpoint after a kill
+            saved = read_json(written / run_state.CONFIG)
             if saved.get("train") != to_dict(config):  # --epochs or --device changed: record it
-                write_json(run_path / run_state.CONFIG, {**saved, "train": to_dict(config)})
-        elif writes:
-            write_json(run_path / run_state.CONFIG, new_config())
+                write_json(written / run_state.CONFIG, {**saved, "train": to_dict(config)})
+        elif written is not None:
+            write_json(written / run_state.CONFIG, new_config())
     except VaekitError as e:  # the other processes must hear of it, or they would wait for rank 0
         failure = e
     if not distributed.all_ok(failure is None, group, device):
@@ -353,8 +371,8 @@ def _validate(model: nn.Module, objective: Objective, data: _Data, group: distri
     values = torch.zeros(len(names), dtype=torch.float64, device=device)
     if group.is_main:
         figures = []
-        if names[: len(_SUMMARY)] == list(_SUMMARY):
-            summary = summarize(_latent_view(model, data), data.x_valid)
+        if names[: len(_SUMMARY)] == list(_SUMMARY):  # `_validation_names` found a latent-variable model
+            summary = summarize(cast(LatentVariableModel, _latent_view(model, data)), data.x_valid)
             figures = [summary.elbo, summary.reconstruction, summary.kl, summary.active_units]
         if len(names) > len(figures):
             n, total = data.x_valid.shape[0], 0.0
@@ -538,7 +556,8 @@ def fit(
     if resume and run_path is not None and run_state.completed_epochs(run_path) == 0:
         resume = False  # nothing was completed: start afresh (the caller seeded the model's initialisation)
     if not resume and hasattr(model, "initialize"):  # data-dependent initialisation (the VampPrior's pseudo-inputs)
-        model.initialize(data.train_view if data.train_view is not None else pipeline.fixed(splits.x_train, "train").to(device))
+        view = data.train_view if data.train_view is not None else pipeline.fixed(splits.x_train, "train").to(device)
+        cast(_Initialized, model).initialize(view)
     distributed.broadcast_parameters(model, group)
     # Fused Adam runs the whole update as one kernel per parameter group (CPU and CUDA since torch 2.4).
     optimizer = torch.optim.Adam(_parameter_groups(model, config.lr), lr=config.lr, fused=True)
@@ -581,7 +600,7 @@ def fit(
             _check_divergence(progress_state.history, objective.validation_figure, math.prod(splits.data_shape),
                               config, hint, run_path)
             best_changed = _keep_best(progress_state, row, best_by, evaluated)
-            if writes:
+            if writes and run_path is not None:  # (writes implies a run_path)
                 run_state.save_checkpoint(run_path, model, optimizer, generator, progress_state,
                                           best_changed=best_changed, ema=ema)
             for logger in loggers:

@@ -25,7 +25,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -117,7 +117,7 @@ def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, to
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def optimizer_from_tensors(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+def optimizer_from_tensors(tensors: dict[str, torch.Tensor], meta: Mapping[str, Any]) -> dict:
     """Rebuild an optimiser state_dict from `optimizer_to_tensors`' two halves."""
     state: dict[int, dict] = {}
     for name, value in tensors.items():
@@ -314,4 +314,5 @@ def load_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise RunError(f"{tensor_path}: does not match {run_dir / CONFIG} ({first}); train the run again") from None
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
-    return Progress(state.history, state.best_epoch, state.best_valid, best)
+    history = cast("list[dict]", state.history)  # a JSON array, each row checked to be an object
+    return Progress(history, state.best_epoch, state.best_valid, best)
