@@ -7,11 +7,13 @@ the optimiser's update of large tensors) slows down as Adam's second moments and
 denormal range.
 
 Each arm trains the same 784-400-20 VAE (binarized MNIST, batch 128, Adam 1e-3, the same seed) in its own process
-and reports every epoch's training seconds and, at the end, how many values of the optimiser state and the weights
-are denormal. Arms, in alternating order:
+and reports every epoch's training seconds and, at the end, how many of its weights are denormal. Arms, in
+alternating order:
 
-    late    the data is loaded and a parallel operator starts the pool before `fit` sets flush-to-zero
-    early   flush-to-zero is set first thing in the process, so every worker inherits it
+    before  `fit` as it was: `torch.set_flush_denormal(True)` in the calling thread only, after data loading has
+            started the worker threads
+    early   flush-to-zero set first thing in the process, so every worker thread inherits it
+    after   `fit` as it is: `vaekit.train.denormals.flush_denormals` reaches the worker threads too
 
     VAEKIT_DATA=../shared/data .venv/bin/python benchmarks/epoch_drift.py --epochs 40 --repeats 1 \\
         --json benchmarks/results/epoch_drift.json
@@ -38,6 +40,9 @@ from vaekit.train.config import TrainConfig
 splits = vaekit.data.load("binarized-mnist")
 x = splits.x_train.float()
 (x @ x[:64].T).sum()  # a parallel operator before fit: the pool starts here in every arm
+if arm == "before":
+    import vaekit.train.loop as loop
+    loop.flush_denormals = lambda: torch.set_flush_denormal(True)
 model = vaekit.build_model("vae", {"data_shape": splits.data_shape, "hidden": 400, "latent_dim": 20})
 config = TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=0, device="cpu")
 result = vaekit.fit(model, splits, config)
@@ -62,7 +67,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--arms", default="late,early")
+    p.add_argument("--arms", default="before,after,early")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     arms = args.arms.split(",")

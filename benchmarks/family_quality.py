@@ -4,7 +4,8 @@ evaluated on the test split (the plain ELBO, and log p(x) with K = 1000 importan
     VAEKIT_DATA=../shared/data python benchmarks/family_quality.py --out benchmarks/results/family_quality.json
 
 Every row is two `vaekit` commands (train, evaluate), recorded in the JSON beside its figures; runs go to
---runs (default runs/family). Rows already in the output file are kept (the script resumes where it stopped).
+--runs (default runs/family). Rows already in the output file are kept (the script resumes where it stopped);
+`--only ROW ...` runs some rows, so that two processes can share the table (the file is re-read before each write).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def main() -> None:
         summary, train_wall = _vaekit(train)
         figures, eval_wall = _vaekit(evaluate)
         summary, figures = json.loads(summary), json.loads(figures)
+        rows = json.loads(out.read_text()) if out.exists() else []  # again: another --only may have added rows
         rows.append({
             "row": name, "run": str(run),
             "train_command": "vaekit " + shlex.join(train), "evaluate_command": "vaekit " + shlex.join(evaluate),

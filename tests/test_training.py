@@ -33,6 +33,28 @@ def _tiny_splits() -> vaekit.data.Splits:
                               y_train=None, y_valid=None, y_test=None, levels=2, data_shape=(6,))
 
 
+def test_weight_decay_is_adams_l2_penalty():
+    """One epoch of one step: Adam's first step moves every weight by lr against the sign of its gradient; with a
+    huge decay the gradient is the penalty's, weight_decay * w, so every weight steps lr towards zero."""
+    def weights_after(weight_decay: float) -> torch.Tensor:
+        torch.manual_seed(0)
+        model = vaekit.build_model("vae", {"data_shape": (6,), "hidden": (8,), "latent_dim": 2})
+        config = vaekit.TrainConfig(epochs=1, batch_size=80, lr=1e-2, weight_decay=weight_decay, seed=0,
+                                    gradients="autograd")
+        vaekit.fit(model, _tiny_splits(), config)
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    torch.manual_seed(0)
+    start = torch.cat([p.detach().flatten() for p in
+                       vaekit.build_model("vae", {"data_shape": (6,), "hidden": (8,), "latent_dim": 2}).parameters()])
+    plain, decayed = weights_after(0.0), weights_after(1e6)
+    moved = decayed - start
+    assert not torch.equal(plain, decayed)
+    big = start.abs() > 1e-3  # away from zero, the penalty decides the sign of the step
+    assert torch.all(torch.sign(moved[big]) == -torch.sign(start[big]))
+    assert torch.allclose(moved[big].abs(), torch.full_like(moved[big], 1e-2), rtol=1e-3)
+
+
 def _current_weights(run) -> dict[str, np.ndarray]:
     return {k.removeprefix("model."): v for k, v in load_file(run / "checkpoint.safetensors").items()
             if k.startswith("model.")}

@@ -5,7 +5,7 @@ classifier's figures. One importance-weight core (`weights`) serves every bound 
 from vaekit.estimate.bounds import ElboTerms, Weights, draw, elbo, elbo_with_samples, iwae_bound, log_weights, weights
 from vaekit.estimate.classification import CALIBRATION_BINS, Classification, classify
 from vaekit.estimate.diagnostics import ACTIVE_THRESHOLD, Summary, posterior_moments, summarize
-from vaekit.estimate.likelihood import LogLikelihood, batches, bits_per_dim, log_likelihood
+from vaekit.estimate.likelihood import LogLikelihood, batches, bits_per_dim, log_likelihood, standard_error
 from vaekit.estimate.local import (
            FixedPosteriors,
            GapSplit,
@@ -22,4 +22,4 @@ __all__ = ["ACTIVE_THRESHOLD", "CALIBRATION_BINS", "Classification", "ElboTerms"
            "MarginalLogLikelihood", "Summary", "Weights", "batches", "bits_per_dim", "check_support", "classify", "draw",
            "elbo", "elbo_with_samples", "exact_log_likelihood", "fit_posteriors", "gap_split", "iwae_bound",
            "log_likelihood", "log_weights", "marginal_log_likelihood", "optimal_posterior", "posterior_moments",
-           "summarize", "weights", "with_posteriors"]
+           "standard_error", "summarize", "weights", "with_posteriors"]

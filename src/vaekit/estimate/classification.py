@@ -10,13 +10,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from vaekit.estimate.likelihood import standard_error
 from vaekit.models.protocol import chunks
 
 #: Confidence bins of the expected calibration error (Guo et al. 2017 use 15).
@@ -38,8 +38,7 @@ class Classification:
     @property
     def stderr(self) -> float:
         """Standard error of the mean log-likelihood across datapoints (std / sqrt(N))."""
-        n = self.log_likelihood.numel()
-        return float(self.log_likelihood.std() / math.sqrt(n)) if n > 1 else float("nan")
+        return standard_error(self.log_likelihood)
 
     @property
     def accuracy(self) -> float:

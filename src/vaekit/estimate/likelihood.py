@@ -25,6 +25,12 @@ from vaekit.models.protocol import LatentVariableModel, rows
 _ROWS = 2048
 
 
+def standard_error(values: Tensor) -> float:
+    """The standard error of the mean of `values` [N] across datapoints, std / sqrt(N) (NaN for N < 2)."""
+    n = values.numel()
+    return float(values.std() / math.sqrt(n)) if n > 1 else float("nan")
+
+
 @dataclass(frozen=True)
 class LogLikelihood:
     """Importance-sampled log p(x) over a set of datapoints, with the ELBO from the same samples.
@@ -51,8 +57,7 @@ class LogLikelihood:
     @property
     def stderr(self) -> float:
         """Standard error of the mean across datapoints (std / sqrt(N)); it does not measure the low bias of finite K."""
-        n = self.values.numel()
-        return float(self.values.std() / math.sqrt(n)) if n > 1 else float("nan")
+        return standard_error(self.values)
 
     @property
     def gap(self) -> Tensor:

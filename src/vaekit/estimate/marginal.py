@@ -11,7 +11,6 @@ per-class estimates, each biased low for finite K, so it is biased low too (and 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from vaekit.estimate.likelihood import log_likelihood
+from vaekit.estimate.likelihood import log_likelihood, standard_error
 from vaekit.models.protocol import chunks
 
 
@@ -51,8 +50,7 @@ class MarginalLogLikelihood:
     @property
     def stderr(self) -> float:
         """Standard error across datapoints (std / sqrt(N)); it does not measure the low bias of finite K."""
-        n = self.values.numel()
-        return float(self.values.std() / math.sqrt(n)) if n > 1 else float("nan")
+        return standard_error(self.values)
 
     def unlabelled_bound(self, q_y: Tensor) -> Tensor:
         """U(x) = sum_y q(y|x) L(x, y) + H(q(y|x)) for class probabilities q_y [N, C]: [N] float64, nats."""

@@ -36,6 +36,7 @@ from vaekit.estimate import (
     gap_split,
     log_likelihood,
     marginal_log_likelihood,
+    standard_error,
     summarize,
     with_posteriors,
 )
@@ -154,6 +155,11 @@ def evaluate_run(
     return figures
 
 
+def _stderr(values: Tensor) -> float | None:
+    """The standard error of the mean of values [N] (None, as JSON's null, for N < 2)."""
+    return standard_error(values) if values.numel() > 1 else None
+
+
 def _classification(model: Any, x: Tensor, y: Tensor, per_datapoint: dict) -> dict:
     scored = classify(model, x, y)
     per_datapoint["label_log_likelihood"] = scored.log_likelihood.tolist()
@@ -194,7 +200,7 @@ def _importance_figures(ll: LogLikelihood, offset: float, per_datapoint: dict) -
         "low_ess_points": int((ll.ess < LOW_ESS_FRACTION * k).sum()),
         "low_ess_threshold": LOW_ESS_FRACTION * k,
         "gap": float(ll.gap.mean()),
-        "gap_stderr": float(ll.gap.std() / math.sqrt(len(ll.gap))) if len(ll.gap) > 1 else None,
+        "gap_stderr": _stderr(ll.gap),
     }
 
 
@@ -226,7 +232,7 @@ def _marginal(model: Any, x: Tensor, y: Tensor | None, view: Any | None, num_sam
         bound = result.unlabelled_bound(q_y) + offset
         per_datapoint.update({"elbo": bound.tolist(), "gap": (values - bound).tolist()})
         figures.update({"elbo": float(bound.mean()), "gap": float((values - bound).mean()),
-                        "gap_stderr": float((values - bound).std() / math.sqrt(len(bound))) if len(bound) > 1 else None})
+                        "gap_stderr": _stderr(values - bound)})
     if labelled(y):
         conditional, bound_xy = result.given_labels(y)
         figures["conditional_log_likelihood"] = float(conditional.mean()) + offset
@@ -241,7 +247,7 @@ def _exact(model: Any, x: Tensor, offset: float, per_datapoint: dict) -> dict:
     per_datapoint["log_likelihood"] = values.tolist()
     return {
         "log_likelihood": float(values.mean()),
-        "log_likelihood_stderr": float(values.std() / math.sqrt(len(values))) if len(values) > 1 else None,
+        "log_likelihood_stderr": _stderr(values),
         "log_likelihood_method": "exact",
         "importance_samples": None,
     }

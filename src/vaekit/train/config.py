@@ -28,6 +28,8 @@ class TrainConfig:
     labelled_batch: int = option(0, "where only some training rows are labelled (--labelled): this many labelled rows, "
                                  "drawn in turn, added to every batch (0: none)", minimum=0)
     lr: float = option(1e-3, "Adam learning rate", minimum=0)
+    weight_decay: float = option(0.0, "L2 penalty added to every gradient in Adam (torch.optim.Adam's weight_decay; "
+                                 "0: off)", minimum=0)
     # A schedule is a function of the training progress alone (epochs, fractional), so resume needs no state.
     lr_schedule: str = option("constant", "learning rate over training: constant, cosine (down to --lr-final by the "
                               "last epoch) or exponential (x --lr-decay per epoch)", choices=SCHEDULES)

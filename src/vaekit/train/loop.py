@@ -42,6 +42,7 @@ from vaekit.objectives import ELBO, Objective
 from vaekit.train import distributed
 from vaekit.train import state as run_state
 from vaekit.train.config import TrainConfig, learning_rate, resolve_device
+from vaekit.train.denormals import flush_denormals
 from vaekit.train.fast import applies, step_gradients
 from vaekit.train.loggers import Logger
 from vaekit.train.progress import ProgressBar, progress_bar
@@ -522,7 +523,8 @@ def fit(
         progress: show a progress bar on stderr.
         loggers: experiment trackers told of the start, every saved epoch and the end (`vaekit.train.loggers`).
 
-    `fit` turns on `torch.set_flush_denormal(True)` for the process (denormals slow CPU arithmetic).
+    `fit` flushes denormal floats to zero in the calling thread and torch's worker threads, for the rest of the
+    process (`vaekit.train.denormals`: denormals slow CPU arithmetic).
 
     In an initialised `torch.distributed` group (`torchrun`, see `vaekit.train.distributed`) every process trains
     on its share of each global batch of `config.batch_size` rows and the gradients are averaged, so a step is the
@@ -560,7 +562,8 @@ def fit(
         cast(_Initialized, model).initialize(view)
     distributed.broadcast_parameters(model, group)
     # Fused Adam runs the whole update as one kernel per parameter group (CPU and CUDA since torch 2.4).
-    optimizer = torch.optim.Adam(_parameter_groups(model, config.lr), lr=config.lr, fused=True)
+    optimizer = torch.optim.Adam(_parameter_groups(model, config.lr), lr=config.lr,
+                                 weight_decay=config.weight_decay, fused=True)
     step = _choose_step(model, objective, config, optimizer, device)
     params = [p for p in model.parameters() if p.requires_grad]
     # The moving average of the weights, where asked for: it is what validation sees and what is saved.
@@ -585,7 +588,7 @@ def fit(
     # Epochs: train, validate, record, keep the best, checkpoint.
     start = progress_state.epoch + 1
     steps = math.ceil(data.n / config.batch_size)
-    torch.set_flush_denormal(True)  # denormal floats in late training slow CPU matrix products several-fold
+    flush_denormals()  # in every worker thread: denormal floats in late training slow CPU arithmetic several-fold
     with unchecked(), progress_bar(progress and group.is_main and start <= config.epochs, config.epochs, steps) as bar:
         for epoch in range(start, config.epochs + 1):
             model.train()
