@@ -351,6 +351,11 @@ def _train_epoch(step: _Step, data: _Data, optimizer: torch.optim.Optimizer, par
 _SUMMARY = ("elbo", "reconstruction", "kl", "active_units")
 
 
+#: A model without an encoder (`amortised` False: q(z|lambda_i) per row) fits q to each validation row by gradient ascent
+#: every epoch; it is validated on this many rows of the validation split (the first ones), not all.
+PER_DATAPOINT_VALIDATION_ROWS = 1000
+
+
 def _latent_view(model: nn.Module, data: _Data, rows: slice = slice(None)) -> object:
     """The model validation scores on rows of the validation split: conditioned on their labels where the model is
     conditional (`vaekit.models.for_batch`), else the model itself."""
@@ -534,7 +539,8 @@ def fit(
         `FitResult`; `history` rows hold the objective's terms as `train_<name>_nats`, the validation figures as
         `valid_<name>_nats` (nats per datapoint: the plain ELBO's terms and active units where the model, given the
         validation labels where it is conditional, has latent variables; the objective's own figure), seconds and
-        images per second. With `config.ema_decay` the
+        images per second (a model without an encoder is validated on the first `PER_DATAPOINT_VALIDATION_ROWS`
+        validation rows: each needs its own fit of q). With `config.ema_decay` the
         validated and returned weights are the moving average of the trained ones.
 
     Example:
@@ -553,6 +559,9 @@ def fit(
     generator = torch.Generator(device=device).manual_seed(config.seed)
     model.to(device)
     data = _prepare_data(model, _labelled_only(splits, objective.needs_labels(model)), pipeline, device)
+    if not getattr(model, "amortised", True):  # q(z|lambda) fitted to each validation row: validate on the first ones
+        data = dataclasses.replace(data, x_valid=data.x_valid[:PER_DATAPOINT_VALIDATION_ROWS],
+                                   y_valid=None if data.y_valid is None else data.y_valid[:PER_DATAPOINT_VALIDATION_ROWS])
     objective.prepare(data.y_train)
     run_path = Path(run_dir) if run_dir is not None else None
     if resume and run_path is not None and run_state.completed_epochs(run_path) == 0:
