@@ -38,12 +38,12 @@ if arm == "early":
 import vaekit
 from vaekit.train.config import TrainConfig
 splits = vaekit.data.load("binarized-mnist")
-x = splits.x_train.float()
+x = splits.x_train.float().flatten(1)
 (x @ x[:64].T).sum()  # a parallel operator before fit: the pool starts here in every arm
 if arm == "before":
     import vaekit.train.loop as loop
     loop.flush_denormals = lambda: torch.set_flush_denormal(True)
-model = vaekit.build_model("vae", {"data_shape": splits.data_shape, "hidden": 400, "latent_dim": 20})
+model = vaekit.build_model("vae", {"data_shape": splits.data_shape, "hidden": (400,), "latent_dim": 20})
 config = TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=0, device="cpu")
 result = vaekit.fit(model, splits, config)
 def denormal(t):

@@ -54,6 +54,8 @@ def main() -> None:
             continue
         run = Path(args.runs) / name.replace("/", "-")
         train = ["train", *COMMON, *options, "--out", str(run), "--json"]
+        if (run / "checkpoint.safetensors").is_file():
+            train.append("--resume")  # trained (or stopped) in an earlier sitting: continue it
         evaluate = ["evaluate", str(run), "--importance-samples", str(args.importance_samples), "--json"]
         summary, train_wall = _vaekit(train)
         figures, eval_wall = _vaekit(evaluate)
