@@ -143,6 +143,37 @@ def test_posterior_means_are_estimated_where_q_has_none():
     torch.testing.assert_close(sd, q.stddev, atol=0.03, rtol=0)
 
 
+def test_collapsed_units_stay_inactive_when_posterior_means_are_estimated_from_draws():
+    """q(z|x) = N(0, I) for every x (every unit collapsed) with no closed-form mean: 64 draws per mean leave noise of
+    variance 1/64 > the 0.01 threshold, which summarize must not count as activity."""
+    class NoMean(Independent):
+        @property
+        def mean(self):
+            raise NotImplementedError
+
+    class Collapsed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(4, 3))
+
+        def prior(self):
+            return Independent(Normal(torch.zeros(3), torch.ones(3)), 1)
+
+        def encode(self, x):
+            return NoMean(Normal(torch.zeros(x.shape[0], 3), torch.ones(x.shape[0], 3)), 1)
+
+        def decode(self, z):
+            return Independent(Normal(z @ self.w.T, torch.ones(4)), 1)
+
+        def log_joint(self, x, z):
+            return self.decode(z).log_prob(x) + self.prior().log_prob(z)
+
+    torch.manual_seed(0)
+    summary = summarize(Collapsed(), torch.randn(2000, 4))
+    assert summary.posterior_mean_estimated
+    assert summary.active_units == 0, summary.posterior_mean_variance
+
+
 def test_opening_a_run_does_not_import_the_training_loop():
     code = ("import sys, vaekit.runs, vaekit.runs.evaluate, vaekit.report; "
             "print(sorted(m for m in sys.modules if m.startswith('vaekit.train')))")

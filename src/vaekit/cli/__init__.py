@@ -12,7 +12,6 @@ import sys
 from collections.abc import Sequence
 
 from vaekit import __version__
-from vaekit.allocator import keep_freed_memory
 from vaekit.cli import compare, evaluate, experiment, outputs, train
 from vaekit.cli.options import EXIT_USAGE, Parser
 from vaekit.errors import FileError, VaekitError
@@ -43,7 +42,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    keep_freed_memory()  # bounded, faster memory for the many multi-MB blocks of log p(x) and IWAE (vaekit.allocator)
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:

@@ -65,8 +65,8 @@ def _keep_latest(run_path: Path) -> None:
         return
     try:
         old = read_json(latest)
-        name = evaluation_name(str(old["split"]), int(old.get("importance_samples") or 0), None,
-                               int(old.get("seed") or 0))
+        name = evaluation_name(str(old["split"]), int(old.get("importance_samples") or 0), old.get("limit"),
+                               int(old.get("seed") or 0), old.get("probe_labelled"))
     except (RunError, KeyError, TypeError, ValueError):
         name = "previous-evaluation.json"
     kept = run_path / EVALUATIONS / name

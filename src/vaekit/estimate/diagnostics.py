@@ -60,7 +60,7 @@ def summarize(model: LatentVariableModel, x: Tensor, batch_size: int = 1024, ana
     groups = latent_groups(model)
     totals = torch.zeros(3, dtype=torch.float64)
     unit_sums: Tensor | None = None
-    locs, estimated, per_dimension, unit_names = [], False, False, ["z"]
+    locs, noise, estimated, per_dimension, unit_names = [], [], False, False, ["z"]
     for part, xb in chunks(model, x, batch_size):
         qz_x = part.encode(xb)
         terms, z = elbo_with_samples(part, xb, 1, analytic_kl, qz_x=qz_x, pz=pz)
@@ -69,12 +69,17 @@ def summarize(model: LatentVariableModel, x: Tensor, batch_size: int = 1024, ana
         per_dimension, unit_names = units.per_dimension, units.names
         batch_units = units.values.double().sum(0).cpu()
         unit_sums = batch_units if unit_sums is None else unit_sums + batch_units
-        mean, _, was_estimated = posterior_moments(qz_x)
+        mean, sd, was_estimated = posterior_moments(qz_x)
         estimated = estimated or was_estimated
         locs.append(mean.double().cpu())
+        # A mean estimated from S draws carries sampling noise of variance Var_q[z_j] / S.
+        noise.append((sd.double().square() / MOMENT_SAMPLES if was_estimated else torch.zeros_like(sd)).double().cpu())
     n = x.shape[0]
     means = torch.cat(locs)
     variance = means.var(0, correction=0) if n > 1 else torch.zeros(means.shape[-1], dtype=torch.float64)
+    # Var_x of the estimated means = Var_x of the true means + E_x[Var_q / S]: remove the noise, or collapsed units
+    # (Var_q = 1, S = 64: 0.016 > the 0.01 threshold) would all count as active.
+    variance = (variance - torch.cat(noise).mean(0)).clamp_min(0) if n > 1 else variance
     active = variance > ACTIVE_THRESHOLD
     unit_kl = (unit_sums / n) if unit_sums is not None else torch.zeros(0, dtype=torch.float64)
     group_figures, start = {}, 0

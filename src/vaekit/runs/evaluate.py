@@ -126,7 +126,8 @@ def evaluate_run(
     offset = run.pipeline.log_prob_offset(num_dims)
     discrete = run.pipeline.binary or run.pipeline.dequantize
     figures: dict = {
-        "dataset": splits.name, "split": split, "n": int(x.shape[0]), "kind": run.kind,
+        "dataset": splits.name, "split": split, "n": int(x.shape[0]), "limit": limit,
+        "probe_labelled": labelled_rows if probe else None, "kind": run.kind,
         "objective": run.objective.name, "seed": seed, "log_prob_offset": offset,
         "units": "nats per datapoint" + (" (discrete log-probability bound)" if run.pipeline.dequantize else ""),
         "per_datapoint": {},
