@@ -26,7 +26,7 @@ from torch.distributions import Independent, Normal
 from vaekit.estimate.bounds import elbo
 from vaekit.estimate.diagnostics import posterior_moments
 from vaekit.estimate.likelihood import log_likelihood
-from vaekit.models.protocol import LatentVariableModel, dtype_of, rows
+from vaekit.models.protocol import LatentVariableModel, amortised, dtype_of, rows
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def with_posteriors(model: Any, x: Tensor) -> Any:
     """`model` with q(z|x) computed once for the rows x: itself where q(z|x) is an encoder's output, else (a model
     whose `amortised` is False, which fits q per datapoint at every `encode`) a `FixedPosteriors` holding one fit,
     so that estimators that encode x in small chunks (`log_likelihood` with a large K) do not fit every chunk."""
-    if getattr(model, "amortised", True):
+    if amortised(model):
         return model
     with torch.no_grad():
         loc, scale, _ = posterior_moments(model.encode(x))

@@ -27,6 +27,7 @@ from vaekit.models.protocol import (
     ConditionalModel,
     DensityModel,
     LatentVariableModel,
+    amortised,
     chunks,
     device_of,
     dtype_of,
@@ -78,6 +79,7 @@ def build_model(kind: str, config: Any, source: Source | None = None) -> nn.Modu
 
 __all__ = ["CVAE", "HVAE", "M2", "MADE", "MODELS", "VAE", "CVAEConfig", "CategoricalClassifier", "Classifier",
            "ClassifierConfig", "ConditionalModel", "DensityModel", "HVAEConfig", "LatentModelConfig",
-           "LatentVariableModel", "M2Config", "MADEConfig", "ObservationConfig", "VAEConfig", "build_model", "chunks",
-           "config_class", "data_fields", "default_objective", "device_of", "dtype_of", "for_batch", "generate", "generates",
+           "LatentVariableModel", "M2Config", "MADEConfig", "ObservationConfig", "VAEConfig", "amortised", "build_model",
+           "chunks", "config_class", "data_fields", "default_objective", "device_of", "dtype_of", "for_batch", "generate",
+           "generates",
            "kind_of", "labelled", "latent_dim", "latent_groups", "rows", "x_distribution"]

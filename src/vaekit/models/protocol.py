@@ -142,6 +142,12 @@ def latent_groups(model: LatentVariableModel) -> dict[str, int]:
     return dict(pz.group_sizes()) if hasattr(pz, "group_sizes") else {"z": int(pz.event_shape[-1])}
 
 
+def amortised(model: Any) -> bool:
+    """Whether q(z|x) comes from an encoder (computed per call), as opposed to being fitted to each datapoint by
+    gradient ascent at every `encode` (a model whose `amortised` attribute is False: no encoder)."""
+    return bool(getattr(model, "amortised", True))
+
+
 def generates(model: Any) -> bool:
     """Whether `generate` draws x from the model on its own, without a label: a latent-variable or density model,
     or a conditional model with a label prior p(y)."""

@@ -36,7 +36,7 @@ from vaekit.distributions import unchecked
 from vaekit.errors import DataError, RunError, VaekitError
 from vaekit.estimate import check_support, summarize
 from vaekit.files import check_writable, lock_folder, make_dir, read_json, write_json
-from vaekit.models import LatentVariableModel, for_batch, kind_of, x_distribution
+from vaekit.models import LatentVariableModel, amortised, for_batch, kind_of, x_distribution
 from vaekit.models.vae import VAE
 from vaekit.objectives import ELBO, Objective
 from vaekit.train import distributed
@@ -559,7 +559,7 @@ def fit(
     generator = torch.Generator(device=device).manual_seed(config.seed)
     model.to(device)
     data = _prepare_data(model, _labelled_only(splits, objective.needs_labels(model)), pipeline, device)
-    if not getattr(model, "amortised", True):  # q(z|lambda) fitted to each validation row: validate on the first ones
+    if not amortised(model):  # q(z|lambda) fitted to each validation row: validate on the first ones
         data = dataclasses.replace(data, x_valid=data.x_valid[:PER_DATAPOINT_VALIDATION_ROWS],
                                    y_valid=None if data.y_valid is None else data.y_valid[:PER_DATAPOINT_VALIDATION_ROWS])
     objective.prepare(data.y_train)
