@@ -94,7 +94,7 @@ def tensor_bytes(run: Callable[[], object]) -> int:
     total = 0
 
     class Count(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             nonlocal total
             out = func(*args, **(kwargs or {}))
             total += sum(t.numel() * t.element_size() for t in tree_leaves(out) if isinstance(t, torch.Tensor))
