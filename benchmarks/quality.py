@@ -103,8 +103,8 @@ def evaluate_row(name: str, runs: Path, kept: Path, threads: int | None) -> dict
     run = runs / name
     config = json.loads((run / "config.json").read_text())
     evaluate = ["evaluate", str(run), "--importance-samples", str(IMPORTANCE_SAMPLES), "--json"]
-    if config["kind"] != "made":
-        evaluate[3:3] = ["--gaps", str(GAP_POINTS)]
+    if config["kind"] != "made":  # the gap split needs latent variables
+        evaluate += ["--gaps", str(GAP_POINTS)]
     started = time.perf_counter()
     out, peak_mib = _vaekit(evaluate, threads)
     figures = json.loads(out)
