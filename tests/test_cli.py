@@ -285,7 +285,7 @@ BAD = {
     "the elbo for a classifier": (lambda tmp: ["train", "--model", "classifier", "--objective", "elbo",
                                                "--out", str(tmp / "r")], "has none; use --objective likelihood"),
     "a vampprior without an encoder": (lambda tmp: ["train", "--encoder", "none", "--prior", "vamp",
-                                                    "--out", str(tmp / "r")], "the VampPrior is built from the encoder"),
+                                                    "--out", str(tmp / "r")], "a VampPrior (vamp) is built from the encoder"),
     "inference steps with an encoder": (lambda tmp: ["train", "--inference-steps", "5", "--out", str(tmp / "r")],
                                         "--inference-steps applies only with --encoder none"),
     "alpha with the elbo": (lambda tmp: ["train", "--alpha", "1", "--out", str(tmp / "r")],

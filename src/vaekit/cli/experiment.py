@@ -32,7 +32,17 @@ from typing import Any
 
 from vaekit import __version__
 from vaekit.cli.options import Owner, config_from, given, refuse_inapplicable
-from vaekit.config import ConfigError, Source, check_value, choices_of, field_types, flag_of, suggest, validate
+from vaekit.config import (
+    ConfigError,
+    Source,
+    check_value,
+    choices_of,
+    field_types,
+    flag_of,
+    suggest,
+    validate,
+    when_of,
+)
 from vaekit.data.config import DataConfig
 from vaekit.models import MODELS, config_class, default_objective
 from vaekit.objectives import OBJECTIVES
@@ -262,7 +272,7 @@ def _section(config: Any) -> list[str]:
         if choices is not None:
             note += f" (one of: {', '.join(choices)})"
         lines.append(f"# {note}".replace("\n", " "))
-        when = f.metadata.get("when")
+        when = when_of(f)
         if when is not None and getattr(config, when[0]) not in when[1]:
             allowed = " or ".join(toml_value(v) for v in when[1])
             shown = toml_value(value) if value is not None else _placeholder(*types[f.name][:2])

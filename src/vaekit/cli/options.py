@@ -16,7 +16,7 @@ import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from vaekit.config import Source, choices_of, field_types, flag_of, validate
+from vaekit.config import Source, choices_of, field_types, flag_of, validate, when_of
 from vaekit.errors import VaekitError
 
 EXIT_USAGE = 2
@@ -120,12 +120,12 @@ def refuse_inapplicable(values: dict[str, object], chosen: Owner, others: Sequen
                 f = next(f for f in dataclasses.fields(other.cls) if f.name == name)
                 raise VaekitError(f"{name_of(f)} applies to {' or '.join(owners)} only, not {chosen.label}")
     for name, f in fields.items():
-        when = f.metadata.get("when")
+        when = when_of(f)
         if name in values and when is not None:
-            other, allowed = when
-            value = values.get(other, _default(chosen.cls, other))
+            condition, allowed = when
+            value = values.get(condition, _default(chosen.cls, condition))
             if value not in allowed:
-                flag = name_of(fields[other])
+                flag = name_of(fields[condition])
                 raise VaekitError(f"{name_of(f)} applies only with {flag} {' or '.join(map(str, allowed))}, not "
                                   f"{flag} {value}")
 

@@ -18,6 +18,7 @@ Tomczak & Welling 2018 (VampPrior).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -25,12 +26,21 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal
 
 from vaekit.config import check, option
-from vaekit.distributions import OBSERVATIONS, PRIORS, Observation, diagonal_gaussian
+from vaekit.distributions import OBSERVATIONS, PRIORS, Observation, Prior, diagonal_gaussian
 from vaekit.models.protocol import dtype_of
 from vaekit.models.registry import MODELS
 from vaekit.networks import NETWORKS, build
 
 ENCODERS = ("network", "none")
+
+
+def _needs_scale(kind: str) -> Callable[[type[Observation]], bool]:
+    """Whether an observation family reads this scale setting (`Observation.needs_scale`)."""
+    return lambda family: family.needs_scale == kind
+
+
+def _has_components(prior: type[Prior]) -> bool:
+    return prior.default_components is not None
 
 
 @dataclass
@@ -41,10 +51,10 @@ class ObservationConfig:
     likelihood: str = option("bernoulli", "observation model p(x|z)", choices=OBSERVATIONS.names)
     # Only used by gaussian-fixed: the observation noise, in data units (data scaled to [0, 1]).
     fixed_scale: float = option(0.1, "sigma of the gaussian-fixed likelihood", minimum=1e-12,
-                                when=("likelihood", ("gaussian-fixed",)))
+                                when=("likelihood", lambda: OBSERVATIONS.names_where(_needs_scale("fixed"))))
     # Keeps the learned Gaussian's density bounded (it would diverge on constant pixels otherwise).
     obs_min_scale: float = option(1e-3, "floor on the gaussian likelihood's sigma", minimum=1e-12,
-                                  when=("likelihood", ("gaussian",)))
+                                  when=("likelihood", lambda: OBSERVATIONS.names_where(_needs_scale("floor"))))
 
     def __post_init__(self) -> None:
         check(self)
@@ -73,8 +83,9 @@ class VAEConfig(LatentModelConfig):
     latent_dim: int = option(8, "dimension d of z", minimum=1)
     hidden: tuple[int, ...] = option((512,), "hidden layer widths (encoder order)", minimum=1)
     prior: str = option("normal", "prior p(z)", choices=PRIORS.names, group="prior")
-    prior_components: int | None = option(None, "C: mixture components or VampPrior pseudo-inputs (default 10 / 500)",
-                                          minimum=1, group="prior", when=("prior", ("mixture", "vamp")))
+    prior_components: int | None = option(None, "C: the prior's components (mixture components, VampPrior "
+                                          "pseudo-inputs; default: the prior's own)", minimum=1, group="prior",
+                                          when=("prior", lambda: PRIORS.names_where(_has_components)))
     # none: the seed's q(z|lambda_i), one (loc, scale) per training row, learned with the decoder; q(z|x) of any
     # other x is fitted by gradient ascent on its ELBO (vaekit.estimate.fit_posteriors).
     encoder: str = option("network", "q(z|x): an encoder network (amortised), or none: per-datapoint parameters "
@@ -94,14 +105,14 @@ class VAEConfig(LatentModelConfig):
         super().__post_init__()
         if self.encoder == "none" and self.num_rows is None:
             raise ValueError("encoder 'none' keeps parameters per training row: num_rows must be given")
-        if self.encoder == "none" and self.prior == "vamp":
-            raise ValueError("the VampPrior is built from the encoder network; with --encoder none use --prior "
-                             "normal or mixture")
+        if self.encoder == "none" and PRIORS[self.prior].needs_encoder:
+            others = " or ".join(PRIORS.names_where(lambda c: not c.needs_encoder))
+            raise ValueError(f"{PRIORS[self.prior].describe()} ({self.prior}) is built from the encoder network; with "
+                             f"--encoder none use --prior {others}")
 
     def describe(self) -> str:
         """One sentence, plain text: what this model is."""
-        prior = {"normal": "a N(0, I) prior", "mixture": "a learned mixture-of-Gaussians prior",
-                 "vamp": "a VampPrior"}.get(self.prior, f"a {self.prior} prior")
+        prior = PRIORS[self.prior].describe()
         components = f" ({self.prior_components} components)" if self.prior_components else ""
         inference = (f", q(z|lambda_i) per training row (no encoder; other data fitted in {self.inference_steps} "
                      "steps)" if self.encoder == "none" else "")
