@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vaekit import __version__
 from vaekit.cli.options import Owner, config_from, given, refuse_inapplicable
 from vaekit.config import (
     ConfigError,
@@ -47,6 +46,7 @@ from vaekit.data.config import DataConfig
 from vaekit.models import MODELS, config_class, default_objective
 from vaekit.objectives import OBJECTIVES
 from vaekit.train.config import TrainConfig
+from vaekit.version import __version__
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -43,8 +43,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Categorical, Distribution
 
-from vaekit.data.batch import Batch
-from vaekit.data.splits import UNLABELLED
+from vaekit.data.batch import UNLABELLED, Batch
 from vaekit.errors import VaekitError
 
 

@@ -27,8 +27,7 @@ import torch
 from torch import Tensor
 
 from vaekit.config import check, option
-from vaekit.data.batch import Batch
-from vaekit.data.splits import UNLABELLED
+from vaekit.data.batch import UNLABELLED, Batch
 from vaekit.errors import VaekitError
 from vaekit.estimate.bounds import elbo
 from vaekit.objectives.registry import OBJECTIVES, Loss, Objective

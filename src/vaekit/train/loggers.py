@@ -27,9 +27,9 @@ from typing import Any, Protocol, cast
 import torch
 from torch import Tensor, nn
 
-from vaekit import __version__
 from vaekit.errors import VaekitError
 from vaekit.models import LatentVariableModel, generate, generates
+from vaekit.version import __version__
 
 #: metrics.jsonl keys that are timings, shown under "time/" in TensorBoard.
 TIMINGS = ("train_seconds", "epoch_seconds", "images_per_second")
