@@ -58,7 +58,8 @@ def _keep_latest(run_path: Path) -> None:
     """Keep the evaluation in evaluation.json under its own name before evaluation.json is replaced (runs evaluated
     before evaluations/ existed hold their only copy there)."""
     from vaekit.errors import RunError
-    from vaekit.files import atomic_write, read_json, read_regular
+    from vaekit.files import atomic_write, read_regular
+    from vaekit.serialized import read_json
 
     latest = run_path / LATEST
     if not latest.is_file():
@@ -76,9 +77,10 @@ def _keep_latest(run_path: Path) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from vaekit.errors import VaekitError
-    from vaekit.files import check_writable, write_json
+    from vaekit.files import check_writable
     from vaekit.runs import open_run
     from vaekit.runs.evaluate import evaluate_run
+    from vaekit.serialized import write_json
 
     run = open_run(args.run)
     keyed = run.path / EVALUATIONS / evaluation_name(args.split, args.importance_samples, args.limit, args.seed,

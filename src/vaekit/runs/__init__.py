@@ -18,9 +18,9 @@ from vaekit.config import Source, validate
 from vaekit.data.config import DataConfig
 from vaekit.data.pipeline import Pipeline
 from vaekit.errors import RunError
-from vaekit.files import check_tensors, read_json
 from vaekit.models import MODELS, config_class
 from vaekit.objectives import OBJECTIVES, Objective, build_objective
+from vaekit.serialized import check_tensors, read_json
 from vaekit.train.config import TrainConfig
 from vaekit.train.footprint import check_model
 from vaekit.train.state import CONFIG, WEIGHTS, best_weights

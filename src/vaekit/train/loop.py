@@ -35,10 +35,11 @@ from vaekit.data.splits import UNLABELLED
 from vaekit.distributions import unchecked
 from vaekit.errors import DataError, RunError, VaekitError
 from vaekit.estimate import check_support, summarize
-from vaekit.files import check_writable, lock_folder, make_dir, read_json, write_json
+from vaekit.files import check_writable, lock_folder, make_dir
 from vaekit.models import LatentVariableModel, amortised, for_batch, kind_of, x_distribution
 from vaekit.models.vae import VAE
 from vaekit.objectives import ELBO, Objective
+from vaekit.serialized import read_json, write_json
 from vaekit.train import distributed
 from vaekit.train import state as run_state
 from vaekit.train.config import TrainConfig, learning_rate, resolve_device
