@@ -6,8 +6,9 @@
 
 q(z|x) is amortised by an encoder network (`encoder="network"`, the default), or not (`encoder="none"`): the
 seed's q(z|lambda_i), a table of (loc, scale) per training row learned with the decoder (`at(index)` is the model
-for those rows), and for any other x a fit of lambda by gradient ascent on its ELBO (`encode`, through
-`vaekit.estimate.fit_posteriors`). The generative model p(z) p(x|z) and its options are the same either way, which
+for those rows). For any other x, q(z|x) is a fit of lambda by gradient ascent on its ELBO, which the estimators
+make (`vaekit.estimate.with_posteriors`, with this model's `inference_steps` and `inference_lr`): estimators sit
+above models, so the model itself never runs one. The generative model p(z) p(x|z) and its options are the same either way, which
 is why this is a field of the VAE's config rather than another kind: `--encoder none` combines with every prior
 but the VampPrior (built from the encoder), likelihood and network, and the two runs differ in q alone.
 
@@ -23,11 +24,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Distribution, Independent, Normal
+from torch.distributions import Distribution
 
 from vaekit.config import check, option
 from vaekit.distributions import OBSERVATIONS, PRIORS, Observation, Prior, diagonal_gaussian
-from vaekit.models.protocol import dtype_of
+from vaekit.errors import VaekitError
 from vaekit.models.registry import MODELS
 from vaekit.networks import NETWORKS, build
 
@@ -49,10 +50,11 @@ class ObservationConfig:
 
     data_shape: tuple[int, ...] = option((1, 8, 8), cli=False)
     likelihood: str = option("bernoulli", "observation model p(x|z)", choices=OBSERVATIONS.names)
-    # Only used by gaussian-fixed: the observation noise, in data units (data scaled to [0, 1]).
+    # Read by the families whose needs_scale is "fixed" (gaussian-fixed): the noise, in data units (data in [0, 1]).
     fixed_scale: float = option(0.1, "sigma of the gaussian-fixed likelihood", minimum=1e-12,
                                 when=("likelihood", lambda: OBSERVATIONS.names_where(_needs_scale("fixed"))))
-    # Keeps the learned Gaussian's density bounded (it would diverge on constant pixels otherwise).
+    # Read by the families whose needs_scale is "floor" (gaussian): keeps a learned Gaussian's density bounded (it
+    # would diverge on constant pixels otherwise).
     obs_min_scale: float = option(1e-3, "floor on the gaussian likelihood's sigma", minimum=1e-12,
                                   when=("likelihood", lambda: OBSERVATIONS.names_where(_needs_scale("floor"))))
 
@@ -87,7 +89,7 @@ class VAEConfig(LatentModelConfig):
                                           "pseudo-inputs; default: the prior's own)", minimum=1, group="prior",
                                           when=("prior", lambda: PRIORS.names_where(_has_components)))
     # none: the seed's q(z|lambda_i), one (loc, scale) per training row, learned with the decoder; q(z|x) of any
-    # other x is fitted by gradient ascent on its ELBO (vaekit.estimate.fit_posteriors).
+    # other x is fitted by gradient ascent on its ELBO (vaekit.estimate.with_posteriors).
     encoder: str = option("network", "q(z|x): an encoder network (amortised), or none: per-datapoint parameters "
                           "lambda_i of the training rows, fitted by gradient ascent for other data",
                           choices=ENCODERS, group="inference")
@@ -170,20 +172,26 @@ class VAE(nn.Module):
         """p(z): batch shape [], event shape [latent_dim]."""
         return self.prior_module(self.encode)
 
+    @property
+    def inference_steps(self) -> int:
+        """Adam steps of the per-datapoint fit of q(z|x) for data outside the training rows (without an encoder)."""
+        return self.config.inference_steps
+
+    @property
+    def inference_lr(self) -> float:
+        """The initial learning rate of that fit."""
+        return self.config.inference_lr
+
     def encode(self, x: Tensor) -> Distribution:
         """q(z|x) = N(loc(x), diag(scale(x)^2)): batch [B], event [latent_dim]; scale = softplus + min_scale.
 
-        Without an encoder (`encoder="none"`), loc and scale are fitted to each row of x by `inference_steps` steps
-        of gradient ascent on its ELBO from N(0, I) (`vaekit.estimate.fit_posteriors`): slow, and a fresh fit (with
-        fresh draws) at every call. The training rows' own q(z|lambda_i) are `at(index)`.
+        Without an encoder (`encoder="none"`) there is no q(z|x) to compute: the training rows' own q(z|lambda_i)
+        are `at(index)`, and `vaekit.estimate.with_posteriors(model, x)` fits one to any other x (raises
+        `VaekitError` naming both).
         """
         if self.encoder is None:
-            from vaekit.estimate.local import fit_posteriors  # estimators sit above models; imported at call time
-
-            start = torch.zeros(x.shape[0], self.latent_dim, dtype=dtype_of(self), device=x.device)
-            loc, scale = fit_posteriors(self, x, start=(start, torch.ones_like(start)), steps=self.config.inference_steps,
-                                        lr=self.config.inference_lr)
-            return Independent(Normal(loc, scale), 1)
+            raise VaekitError("this VAE has no encoder (--encoder none): its q(z|x) of the training rows is "
+                              "model.at(index), and vaekit.estimate.with_posteriors(model, x) fits one to other data")
         return self.posterior(self.encoder(x))
 
     def parameter_groups(self) -> list[dict]:
