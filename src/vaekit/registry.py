@@ -61,6 +61,9 @@ class Registry(Generic[T]):
     def items(self) -> list[tuple[str, T]]:
         return list(self._items.items())
 
+    def values(self) -> list[T]:
+        return list(self._items.values())
+
     def names(self) -> tuple[str, ...]:
         return tuple(self._items)
 

@@ -126,6 +126,7 @@ def run_train(args: argparse.Namespace) -> int:
     from vaekit.cli.experiment import resolve as resolve_experiment
     from vaekit.files import unique_dir
     from vaekit.objectives import build_objective
+    from vaekit.objectives import label as label_of
     from vaekit.runs import open_run
     from vaekit.train.footprint import check_training
     from vaekit.train.loggers import make_loggers
@@ -220,9 +221,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
-        figure = result.best_by.removeprefix("valid_").removesuffix("_nats")
-        label = {"elbo": "ELBO", "iwae_bound": "IWAE bound", "unlabelled_bound": "unlabelled bound U(x)"}.get(
-            figure, figure.replace("_", " "))
+        label = label_of(objective.validation_figure)
         print(f"run: {out}  ({len(history)} epochs, {summary['train_seconds_total']:.1f} s, "
               f"{summary['images_per_second'] or 0:,.0f} images/s)")
         print(f"best validation {label}: {result.best_valid:.3f} nats per datapoint (epoch {result.best_epoch})")

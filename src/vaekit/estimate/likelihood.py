@@ -14,8 +14,9 @@ import torch
 from torch import Tensor
 from torch.distributions import Independent, Normal
 
-from vaekit.distributions import analytic_kl, unchecked
+from vaekit.distributions import kl, unchecked
 from vaekit.estimate.bounds import weights
+from vaekit.estimate.logmeanexp import running_log_sum_exp
 from vaekit.estimate.support import check_support
 from vaekit.models.protocol import LatentVariableModel, rows
 
@@ -125,14 +126,12 @@ def log_likelihood(
             for k_start in range(0, num_samples, chunk):
                 w = weights(part, xb, min(chunk, num_samples - k_start), qz_x=qz_x, pz=pz, reparameterized=False)
                 log_w = w.log_w.double()  # (k, B)
-                lse = torch.logaddexp(lse, torch.logsumexp(log_w, 0))
-                lse2 = torch.logaddexp(lse2, torch.logsumexp(2 * log_w, 0))
+                lse, lse2 = running_log_sum_exp(lse, log_w), running_log_sum_exp(lse2, 2 * log_w)
                 reconstruction += w.log_px_z.double().sum(0)
                 log_w_sum += log_w.sum(0)
-            closed = analytic_kl(qz_x, pz)
             values.append(lse - math.log(num_samples))
             ess.append(torch.exp(2 * lse - lse2))
-            elbos.append(log_w_sum / num_samples if closed is None else reconstruction / num_samples - closed.double())
+            elbos.append(reconstruction / num_samples - kl(qz_x, pz, estimate=(reconstruction - log_w_sum) / num_samples))
             if on_batch is not None:
                 on_batch(start + xb.shape[0], x.shape[0])
     return LogLikelihood(values=torch.cat(values).cpu(), ess=torch.cat(ess).cpu(), elbo=torch.cat(elbos).cpu(),

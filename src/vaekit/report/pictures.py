@@ -40,6 +40,7 @@ from vaekit.models import (
     latent_groups,
     rows,
 )
+from vaekit.objectives import label
 from vaekit.runs import Run, open_run
 from vaekit.train.state import METRICS
 
@@ -274,11 +275,6 @@ def _history(run_path: Path) -> tuple[list[dict], str]:
     return rows, "" if rows else f"{METRICS} holds no epochs yet."
 
 
-_CURVE_TITLES = {"elbo": "ELBO", "reconstruction": "Reconstruction term", "kl": "KL(q(z|x) || p(z))",
-                 "iwae_bound": "IWAE bound", "log_likelihood": "log-likelihood", "bound": "bound L or U",
-                 "unlabelled_bound": "unlabelled bound U(x)", "objective": "objective"}
-
-
 def _curves(history: list[dict], folder: Path) -> Picture:
     # plots.training_curves takes the keys without the units suffix that metrics.jsonl carries.
     renamed = [{k.removesuffix("_nats"): v for k, v in row.items()} for row in history]
@@ -288,7 +284,7 @@ def _curves(history: list[dict], folder: Path) -> Picture:
             name = key.removeprefix("train_").removeprefix("valid_")
             if key.startswith(("train_", "valid_")) and name not in recorded and name != "active_units":
                 recorded.append(name)
-    panels = [(name, _CURVE_TITLES.get(name, name.replace("_", " "))) for name in recorded][:4]
+    panels = [(name, label(name)) for name in recorded][:4]
     names = ", ".join(title for _, title in panels)
     return Picture(plots.training_curves(renamed, folder / "training_curves.png", panels or [("elbo", "ELBO")]),
                    f"{names} per epoch ({len(history)} epochs), train (solid) and validation (dashed), in nats per "
