@@ -1,9 +1,10 @@
 """Observation models p(x|z): turn a decoder's raw output into a `torch.distributions.Distribution` over x.
 
-Every observation model is registered in `OBSERVATIONS` under the name `--likelihood` takes, says how many
-decoder outputs it needs per data dimension and which scale setting it reads (`needs_scale`), and returns a `torch.distributions` object wrapped in
-`Independent`, so that `log_prob(x)` already sums over the data dimensions: one log-density per datapoint, in
-nats. A new observation model is one subclass of `Observation` with one `register` line.
+Every observation model is registered in `OBSERVATIONS` under the name `--likelihood` takes, says how many decoder
+outputs it needs per data dimension and which scale setting it reads (`needs_scale`), and returns a
+`torch.distributions` object wrapped in `Independent`, so that `log_prob(x)` already sums over the data dimensions:
+one log-density per datapoint, in nats. A new observation model is one subclass of `Observation` with one `register`
+line.
 """
 
 from __future__ import annotations

@@ -131,7 +131,8 @@ def log_likelihood(
                 log_w_sum += log_w.sum(0)
             values.append(lse - math.log(num_samples))
             ess.append(torch.exp(2 * lse - lse2))
-            elbos.append(reconstruction / num_samples - kl(qz_x, pz, estimate=(reconstruction - log_w_sum) / num_samples))
+            divergence = kl(qz_x, pz, estimate=(reconstruction - log_w_sum) / num_samples)  # closed form if any
+            elbos.append(reconstruction / num_samples - divergence)
             if on_batch is not None:
                 on_batch(start + xb.shape[0], x.shape[0])
     return LogLikelihood(values=torch.cat(values).cpu(), ess=torch.cat(ess).cpu(), elbo=torch.cat(elbos).cpu(),

@@ -4,13 +4,13 @@
     encoder, decoder `vaekit.networks.NETWORKS` (mlp, conv)
     observation      `vaekit.distributions.OBSERVATIONS` (bernoulli, gaussian, gaussian-fixed, ...)
 
-q(z|x) is amortised by an encoder network (`encoder="network"`, the default), or not (`encoder="none"`): the
-seed's q(z|lambda_i), a table of (loc, scale) per training row learned with the decoder (`at(index)` is the model
-for those rows). For any other x, q(z|x) is a fit of lambda by gradient ascent on its ELBO, which the estimators
-make (`vaekit.estimate.with_posteriors`, with this model's `inference_steps` and `inference_lr`): estimators sit
-above models, so the model itself never runs one. The generative model p(z) p(x|z) and its options are the same either way, which
-is why this is a field of the VAE's config rather than another kind: `--encoder none` combines with every prior
-but the VampPrior (built from the encoder), likelihood and network, and the two runs differ in q alone.
+q(z|x) is amortised by an encoder network (`encoder="network"`, the default), or not (`encoder="none"`): the seed's
+q(z|lambda_i), a table of (loc, scale) per training row learned with the decoder (`at(index)` is the model for those
+rows). For any other x, q(z|x) is a fit of lambda by gradient ascent on its ELBO, which the estimators make
+(`vaekit.estimate.with_posteriors`, with this model's `inference_steps` and `inference_lr`): estimators sit above
+models, so the model itself never runs one. The generative model p(z) p(x|z) and its options are the same either
+way, which is why this is a field of the VAE's config rather than another kind: `--encoder none` combines with every
+prior but the VampPrior (built from the encoder), likelihood and network, and the two runs differ in q alone.
 
 References: Kingma & Welling 2014 (Auto-Encoding Variational Bayes); Rezende, Mohamed & Wierstra 2014;
 Tomczak & Welling 2018 (VampPrior).

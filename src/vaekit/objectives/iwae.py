@@ -42,7 +42,8 @@ class IWAE(LatentVariableObjective):
     Config = IWAEConfig
     validation_figure = "iwae_bound"
     figure_label = "IWAE bound"
-    term_labels: ClassVar[dict[str, str]] = {"mc_elbo": "ELBO (Monte-Carlo, the IWAE draws)", "mc_kl": "KL (Monte-Carlo, the IWAE draws)"}
+    term_labels: ClassVar[dict[str, str]] = {"mc_elbo": "ELBO (Monte-Carlo, the IWAE draws)",
+                                             "mc_kl": "KL (Monte-Carlo, the IWAE draws)"}
 
     def __call__(self, model: LatentVariableModel, batch: Batch, progress: float) -> Loss:
         w = weights(for_batch(model, batch), batch.x, self.config.iw_samples)  # (K, B) each
