@@ -59,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     run.add_argument("--config", metavar="FILE", help="an experiment file: TOML (see `vaekit config`), or a run's "
                                                       "config.json or directory to repeat it; options given override it")
-    run.add_argument("--log", action="append", choices=TRACKERS, default=None,
+    run.add_argument("--log", action="append", choices=TRACKERS.names(), default=None,
                      help="also log to an experiment tracker (repeatable): tensorboard (RUN/tensorboard) or mlflow")
     run.add_argument("--mlflow-uri", metavar="URI", help="MLflow tracking store: a server http://host:port, or a "
                                                          "local store (default: $MLFLOW_TRACKING_URI, else MLflow's "
