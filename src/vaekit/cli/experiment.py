@@ -30,7 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vaekit.cli.options import Owner, config_from, given, refuse_inapplicable
+from vaekit.cli.options import (
+    GROUPS,
+    Owner,
+    add_run_options,
+    config_from,
+    given,
+    model_owners,
+    objective_owners,
+    refuse_inapplicable,
+)
 from vaekit.config import (
     ConfigError,
     Source,
@@ -98,7 +107,7 @@ class Experiment:
 
 def _parse(path: Path) -> dict:
     """The file's top-level table: TOML, or JSON for `.json` files (upgraded from earlier config.json formats)."""
-    from vaekit.runs import FORMAT, _upgrade  # vaekit 0.1 runs kept the ELBO's settings under "train"
+    from vaekit.runs import FORMAT, upgrade  # vaekit 0.1 runs kept the ELBO's settings under "train"
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -118,7 +127,7 @@ def _parse(path: Path) -> dict:
         if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT:
             raise ConfigError(f"{path}: format {version!r} is not one this vaekit reads (1 to {FORMAT}); the file "
                               "was edited or made by a newer vaekit")
-        return _upgrade(table)
+        return upgrade(table)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -206,8 +215,6 @@ def resolve(args: argparse.Namespace, command_line: dict[str, object]
     Options given on the command line override the file; the file's values go through the same applicability
     checks as options (`refuse_inapplicable`), named as the file's keys.
     """
-    from vaekit.cli.train import _model_owners, _objective_owners
-
     experiment = read_experiment(args.config, args.model, args.objective) if args.config else None
     if experiment is not None and {"data", "image_size"} & set(command_line):
         experiment = dataclasses.replace(experiment, data_shape=None)  # other data: its shape is the one to use
@@ -215,8 +222,8 @@ def resolve(args: argparse.Namespace, command_line: dict[str, object]
     kind = args.model or (experiment and experiment.kind) or DEFAULT_KIND
     objective = args.objective or (experiment and experiment.objective) or default_objective(kind)
     name_of = experiment.name_of(command_line) if experiment else flag_of
-    refuse_inapplicable(values, Owner(config_class(kind), f"--model {kind}"), _model_owners(), name_of)
-    refuse_inapplicable(values, Owner(OBJECTIVES[objective].Config, f"--objective {objective}"), _objective_owners(),
+    refuse_inapplicable(values, Owner(config_class(kind), f"--model {kind}"), model_owners(), name_of)
+    refuse_inapplicable(values, Owner(OBJECTIVES[objective].Config, f"--objective {objective}"), objective_owners(),
                         name_of)
     refuse_inapplicable(values, Owner(DataConfig, "data"), [], name_of)
     refuse_inapplicable(values, Owner(TrainConfig, "training"), [], name_of)
@@ -315,8 +322,6 @@ def to_toml(kind: str, model: Any, objective: str, objective_config: Any, data: 
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from vaekit.cli.train import GROUPS, add_run_options
-
     p = sub.add_parser("config", help="print a complete experiment file (TOML) for `vaekit train --config`",
                        description="Print an experiment file (TOML) with every key and its default for the chosen "
                                    "model kind and objective, with the options given applied: "

@@ -181,16 +181,21 @@ def _image_pictures(run: Run, view: Any | None, x: Tensor, y: Tensor | None, sum
     if latent is not None:
         pictures.append(latent)
     if not conditional and latent_dim(view) == 2 and len(latent_groups(view)) == 1:
-        g = MANIFOLD_SIDE
-        q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, g))
-        z2, z1 = torch.meshgrid(q.flip(0), q, indexing="ij")  # rows: z2 from high (top) to low
-        grid = torch.stack([z1, z2], -1).reshape(g * g, 2)
-        pictures.append(Picture(
-            plots.manifold(_decoded(view, grid, show, shape), folder / "manifold.png"),
-            f"The decoded manifold: means of p(x|z) on a {g} x {g} grid at the prior's 5% ... 95% quantiles "
-            "(z1 left to right, z2 bottom to top); intensities in [0, 1].",
-        ))
+        pictures.append(_manifold(view, show, folder, shape))
     return pictures
+
+
+def _manifold(model: Any, show: Show, folder: Path, shape: tuple[int, ...]) -> Picture:
+    """A two-dimensional latent space decoded on a grid at the prior's quantiles."""
+    g = MANIFOLD_SIDE
+    q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, g))
+    z2, z1 = torch.meshgrid(q.flip(0), q, indexing="ij")  # rows: z2 from high (top) to low
+    grid = torch.stack([z1, z2], -1).reshape(g * g, 2)
+    return Picture(
+        plots.manifold(_decoded(model, grid, show, shape), folder / "manifold.png"),
+        f"The decoded manifold: means of p(x|z) on a {g} x {g} grid at the prior's 5% ... 95% quantiles "
+        "(z1 left to right, z2 bottom to top); intensities in [0, 1].",
+    )
 
 
 def _traversals(model: Any, summary: Summary, show: Show, folder: Path, shape: tuple[int, ...]) -> Picture:
