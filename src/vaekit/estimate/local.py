@@ -25,7 +25,7 @@ from torch.distributions import Independent, Normal
 
 from vaekit.estimate.bounds import elbo
 from vaekit.estimate.diagnostics import posterior_moments
-from vaekit.estimate.likelihood import log_likelihood
+from vaekit.estimate.likelihood import DEFAULT_MEMORY_BUDGET, log_likelihood
 from vaekit.models.protocol import LatentVariableModel, amortised, dtype_of, rows
 
 #: The per-datapoint fit's Adam steps and initial learning rate, by default (and for a model without an encoder that
@@ -174,7 +174,8 @@ def optimal_posterior(
 
 
 def gap_split(
-    model: LatentVariableModel, x: Tensor, *, num_samples: int = 1000, steps: int = 500, lr: float = 1e-2
+    model: LatentVariableModel, x: Tensor, *, num_samples: int = 1000, steps: int = 500, lr: float = 1e-2,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> GapSplit:
     """Split each datapoint's gap into approximation and amortization parts (see the module docstring).
 
@@ -183,8 +184,9 @@ def gap_split(
         num_samples: K for log p(x) and for both ELBOs (the ELBOs average log p(x|z) over the same K samples).
         steps: Adam steps of the per-datapoint optimisation of q*.
         lr: its learning rate.
+        memory_budget: bytes of tensors one chunk of importance samples may make (`log_likelihood`).
     """
     loc, scale = fit_posteriors(model, x, steps=steps, lr=lr)
-    optimal = log_likelihood(model, x, num_samples, proposal=(loc, scale))
-    encoder = log_likelihood(model, x, num_samples)
+    optimal = log_likelihood(model, x, num_samples, proposal=(loc, scale), memory_budget=memory_budget)
+    encoder = log_likelihood(model, x, num_samples, memory_budget=memory_budget)
     return GapSplit(log_likelihood=optimal.values, elbo_optimal=optimal.elbo, elbo_encoder=encoder.elbo)

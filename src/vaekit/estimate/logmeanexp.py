@@ -26,10 +26,11 @@ def log_mean_exp(values: Tensor, dim: int = 0) -> Tensor:
     return torch.logsumexp(values, dim) - math.log(values.shape[dim])
 
 
-def running_log_sum_exp(total: Tensor, values: Tensor) -> Tensor:
+def running_log_sum_exp(total: Tensor, values: Tensor, *, out: Tensor | None = None) -> Tensor:
     """`total` (log sum_k exp(v_k) over the chunks so far, [B]; -inf before the first) combined with one more chunk
-    of values (k, B): log(exp(total) + sum_k exp(values_k)), [B], in `total`'s dtype."""
-    return torch.logaddexp(total, torch.logsumexp(values, 0))
+    of values (k, B): log(exp(total) + sum_k exp(values_k)), [B], in `total`'s dtype; written into `out` where
+    given (`out=total` updates the running total in place, allocating nothing that outlives the call)."""
+    return torch.logaddexp(total, torch.logsumexp(values, 0), out=out)
 
 
 __all__ = ["log_mean_exp", "running_log_sum_exp"]
