@@ -10,7 +10,8 @@ from linear_gaussian import linear_gaussian, perturb_encoder
 from torch.distributions import Independent, Normal, kl_divergence
 
 from vaekit import VAE, VAEConfig, elbo, iwae_bound, log_likelihood, log_weights
-from vaekit.estimate import DEFAULT_MEMORY_BUDGET, plan_chunks, weights
+from vaekit.distributions import kl
+from vaekit.estimate import DEFAULT_MEMORY_BUDGET, log_mean_exp, plan_chunks, running_log_sum_exp, weights
 from vaekit.estimate.likelihood import FAST_ROWS
 from vaekit.limits import tensor_bytes
 
@@ -33,6 +34,29 @@ def test_gaussian_kl_matches_formula_and_monte_carlo():
     terms = q.log_prob(z) - p.log_prob(z)  # (S, 4)
     stderr = terms.std(0) / math.sqrt(z.shape[0])
     assert ((terms.mean(0) - exact).abs() < 4 * stderr).all()
+
+
+def test_log_mean_exp_is_stable_and_streams_in_chunks():
+    g = torch.Generator().manual_seed(0)
+    values = 400 * torch.randn(7, 5, generator=g, dtype=torch.float64)  # exp() of these overflows
+    top = values.max(0).values
+    expected = top + torch.log(torch.exp(values - top).mean(0))
+    torch.testing.assert_close(log_mean_exp(values), expected)
+    torch.testing.assert_close(log_mean_exp(values.T, dim=1), expected)
+    total = torch.full((5,), -math.inf, dtype=torch.float64)
+    for chunk in values.split(3):  # chunks of 3, 3 and 1 draws
+        total = running_log_sum_exp(total, chunk)
+    torch.testing.assert_close(total - math.log(7), expected)
+
+
+def test_the_kl_is_closed_form_where_registered_else_the_callers_estimate():
+    q = Independent(Normal(torch.zeros(3, 2, dtype=torch.float64), torch.ones(3, 2, dtype=torch.float64)), 1)
+    p = Independent(Normal(torch.ones(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)), 1)
+    estimate = torch.tensor([7.0, 8.0, 9.0], dtype=torch.float64)
+    torch.testing.assert_close(kl(q, p, estimate=estimate), torch.ones(3, dtype=torch.float64))  # 0.5 |1 - 0|^2 * 2
+    torch.testing.assert_close(kl(q, p, estimate=estimate, analytic=False), estimate)
+    with pytest.raises(ValueError, match="needs samples"):
+        kl(q, p, analytic=False)
 
 
 def test_elbo_equals_log_px_at_the_exact_posterior():

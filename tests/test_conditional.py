@@ -463,10 +463,19 @@ def test_a_vae_without_an_encoder_learns_lambda_per_training_row(tmp_path):
 
     own = latent_view(model, splits.x_train[:5], None, training_rows=True)  # the first training rows' own lambda
     torch.testing.assert_close(own.encode(splits.x_train[:5]).mean, model.posteriors.raw[:5, 0].detach())
+    with pytest.raises(VaekitError, match="with_posteriors"):  # the model runs no fit itself: the estimators do
+        model.encode(splits.x_test)
     fixed = with_posteriors(model, splits.x_test)
     estimate = log_likelihood(fixed, splits.x_test, 50)
     assert estimate.values.shape == (20,) and float(estimate.gap.mean()) > 0  # log p(x) above the ELBO
-    assert with_posteriors(build_model("vae", data_fields("vae", splits)), splits.x_test) is not None
+    # The fit: `inference_steps` Adam steps from N(0, I), as fit_posteriors makes it with the model's settings.
+    torch.manual_seed(1)
+    loc, scale = fit_posteriors(model, splits.x_test, steps=20, lr=model.config.inference_lr)
+    torch.manual_seed(1)
+    again = with_posteriors(model, splits.x_test).encode(splits.x_test)
+    torch.testing.assert_close((again.mean, again.stddev), (loc, scale))
+    amortised = build_model("vae", data_fields("vae", splits))
+    assert with_posteriors(amortised, splits.x_test) is amortised  # an encoder's q(z|x) needs no fit
 
 
 # ------------------------------------------------------------------------------------------- the loop

@@ -61,7 +61,8 @@ def _keep_latest(run_path: Path) -> None:
     """Keep the evaluation in evaluation.json under its own name before evaluation.json is replaced (runs evaluated
     before evaluations/ existed hold their only copy there)."""
     from vaekit.errors import RunError
-    from vaekit.files import atomic_write, read_json, read_regular
+    from vaekit.files import atomic_write, read_regular
+    from vaekit.serialized import read_json
 
     latest = run_path / LATEST
     if not latest.is_file():
@@ -79,10 +80,11 @@ def _keep_latest(run_path: Path) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from vaekit.errors import VaekitError
-    from vaekit.files import check_writable, write_json
+    from vaekit.files import check_writable
     from vaekit.limits import parse_bytes
     from vaekit.runs import open_run
     from vaekit.runs.evaluate import evaluate_run
+    from vaekit.serialized import write_json
 
     memory_budget = parse_bytes(args.memory_budget, "--memory-budget")
     run = open_run(args.run)

@@ -23,6 +23,7 @@ from vaekit.estimate.local import (
            optimal_posterior,
            with_posteriors,
 )
+from vaekit.estimate.logmeanexp import log_mean_exp, running_log_sum_exp
 from vaekit.estimate.marginal import MarginalLogLikelihood, exact_log_likelihood, marginal_log_likelihood
 from vaekit.estimate.support import check_support
 
@@ -30,5 +31,5 @@ __all__ = ["ACTIVE_THRESHOLD", "CALIBRATION_BINS", "DEFAULT_MEMORY_BUDGET", "Chu
            "LogLikelihood",
            "MarginalLogLikelihood", "Summary", "Weights", "batches", "bits_per_dim", "check_support", "classify", "draw",
            "elbo", "elbo_with_samples", "exact_log_likelihood", "fit_posteriors", "gap_split", "iwae_bound",
-           "log_likelihood", "log_weights", "marginal_log_likelihood", "optimal_posterior", "plan_chunks", "posterior_moments",
-           "standard_error", "summarize", "weights", "with_posteriors"]
+           "log_likelihood", "log_mean_exp", "log_weights", "marginal_log_likelihood", "optimal_posterior", "plan_chunks",
+           "posterior_moments", "running_log_sum_exp", "standard_error", "summarize", "weights", "with_posteriors"]

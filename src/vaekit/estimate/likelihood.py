@@ -14,8 +14,9 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, Independent, Normal
 
-from vaekit.distributions import analytic_kl, unchecked
+from vaekit.distributions import kl, unchecked
 from vaekit.estimate.bounds import weights
+from vaekit.estimate.logmeanexp import running_log_sum_exp
 from vaekit.estimate.support import check_support
 from vaekit.limits import tensor_bytes
 from vaekit.models.protocol import LatentVariableModel, rows
@@ -188,16 +189,15 @@ def log_likelihood(
                 w = weights(part, xb, min(plan.chunk, num_samples - k_start), qz_x=qz_x, pz=pz,
                             reparameterized=False)
                 log_w = w.log_w.double()  # (k, b)
-                torch.logaddexp(lse, torch.logsumexp(log_w, 0), out=lse)
-                torch.logaddexp(lse2, torch.logsumexp(2 * log_w, 0), out=lse2)
+                running_log_sum_exp(lse, log_w, out=lse)
+                running_log_sum_exp(lse2, 2 * log_w, out=lse2)
                 reconstruction += w.log_px_z.double().sum(0)
                 log_w_sum += log_w.sum(0)
                 del w, log_w  # before the next chunk allocates its own
-            closed = analytic_kl(qz_x, pz)
             values[start : start + b] = lse - math.log(num_samples)
             ess[start : start + b] = torch.exp(2 * lse - lse2)
-            elbos[start : start + b] = (log_w_sum / num_samples if closed is None else
-                                        reconstruction / num_samples - closed.double())
+            divergence = kl(qz_x, pz, estimate=(reconstruction - log_w_sum) / num_samples)  # closed form if any
+            elbos[start : start + b] = reconstruction / num_samples - divergence
             if on_batch is not None:
                 on_batch(start + b, n)
     return LogLikelihood(values=values.cpu(), ess=ess.cpu(), elbo=elbos.cpu(), num_samples=num_samples)
