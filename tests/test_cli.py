@@ -372,6 +372,37 @@ def test_resume_refuses_options_that_would_change_the_run(tmp_path, capsys):
     assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 4
 
 
+MISSPELT = {  # a misspelt option or choice -> the one line: the subcommand, the closest valid name, its --help
+    "option": (["train", "--latnet-dim", "3"], ("vaekit train: error: unrecognized arguments: --latnet-dim 3 (did "
+                                                "you mean '--latent-dim'?) (see `vaekit train --help`)")),
+    "option=value": (["evaluate", "RUN", "--importance-sample=3"], ("vaekit evaluate: error: unrecognized arguments: "
+                     "--importance-sample=3 (did you mean '--importance-samples'?) (see `vaekit evaluate --help`)")),
+    "flag": (["compare", "RUN", "--jsn"], "(did you mean '--json'?) (see `vaekit compare --help`)"),
+    "choice": (["train", "--model", "cvea"], "(did you mean 'cvae'?) (see `vaekit train --help`)"),
+    "command": (["trian"], "(did you mean 'train'?) (see `vaekit --help`)"),
+}
+
+
+@pytest.mark.parametrize("case", list(MISSPELT))
+def test_a_misspelt_option_gets_the_closest_and_its_commands_help(case, tmp_path, capsys):
+    argv, expected = MISSPELT[case]
+    code, out, err = _run([str(tmp_path) if arg == "RUN" else arg for arg in argv], capsys)
+    assert code == 2 and not out and len(err.strip().splitlines()) == 1
+    assert err.strip().endswith(expected), err
+
+
+def test_every_option_states_one_default():
+    from vaekit.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction").choices
+    for name, command in commands.items():
+        for action in command._actions:
+            assert (action.help or "").count("default:") <= 1, (name, action.option_strings, action.help)
+    labelled = next(a for a in commands["train"]._actions if "--labelled" in a.option_strings)
+    assert labelled.help.endswith("(default: keep every label)"), labelled.help
+
+
 def test_train_help_groups_options_by_what_they_configure(capsys):
     with pytest.raises(SystemExit):
         __import__("vaekit.cli", fromlist=["build_parser"]).build_parser().parse_args(["train", "--help"])
