@@ -345,3 +345,36 @@ def test_an_old_run_opens_after_its_state_is_converted(tmp_path, capsys):
     names = sorted(p.name for p in old.iterdir())
     assert "checkpoint.safetensors" in names and "state.json" not in names and "state.safetensors" not in names
     assert open_run(old).kind == "vae"
+
+
+# ----------------------------------------------------------------------- baselines beside the model
+
+
+def test_baselines_are_scored_on_the_models_points(run, capsys):
+    """`--limit N --baselines`: the baselines score exactly the model's N points (the first N of the test split, as
+    the model sees them); another split is refused; the report says which points, and leaves out baselines an
+    older evaluation scored on other points."""
+    from vaekit.runs.evaluate import baseline_rows
+
+    assert main(["evaluate", str(run), "--importance-samples", "3", "--limit", "40", "--baselines", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["n"] == 40 and figures["baselines"]
+    opened = open_run(run)
+    splits = opened.load_splits()
+    assert figures["baselines"] == baseline_rows(splits, opened.pipeline, seed=0, limit=40)
+    assert all(row["n_test"] == 40 for row in figures["baselines"])
+    line = _error(["evaluate", str(run), "--split", "valid", "--baselines", "--importance-samples", "3"], capsys)
+    assert "--baselines scores the test split" in line, line
+    assert main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    assert "the first 40 points of the test split" in page
+    assert "baselines are scored on the same 40 points" in page and "factorised Bernoulli" in page
+    # An evaluation.json made before this fix: baselines of the whole test split beside 40 points are not shown.
+    evaluation = json.loads((run / "evaluation.json").read_text())
+    for row in evaluation["baselines"]:
+        row["n_test"] = 359
+    (run / "evaluation.json").write_text(json.dumps(evaluation))
+    assert main(["report", str(run)]) == 0
+    capsys.readouterr()
+    page = (run / "report.html").read_text()
+    assert "factorised Bernoulli" not in page and "scored on other points than the model" in page
