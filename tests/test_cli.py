@@ -192,10 +192,6 @@ def test_the_probe_uses_the_labelled_rows_only(tmp_path, capsys):
                           capsys)
     assert code == 0, err
     assert json.loads(out)["probe"]["n_train"] == 20
-    code, _, err = _run(["train", "--out", str(tmp_path / "semi"), "--labelled", "50", *TINY], capsys)
-    assert code == 0, err
-    code, out, err = _run(["evaluate", str(tmp_path / "semi"), "--importance-samples", "5", "--probe", "--json"], capsys)
-    assert code == 0 and json.loads(out)["probe"]["n_train"] == 50, err
 
 
 def test_sample_by_label_is_checked(tmp_path, capsys):

@@ -151,8 +151,6 @@ def run_train(args: argparse.Namespace) -> int:
         if completed_epochs(args.out) == 0:  # nothing completed: start afresh, from its saved configs if any
             resume = False
             saved = _saved_run(Path(args.out)) if (Path(args.out) / "config.json").is_file() else None
-            if distributed.is_main_process():
-                print(f"vaekit train: {args.out} has no completed epoch; starting it afresh", file=sys.stderr)
     if resume:
         run = open_run(args.out)
         changed = _changed_on_resume(args, values, run)
@@ -205,6 +203,8 @@ def run_train(args: argparse.Namespace) -> int:
                      data_config=data_config, command=command, progress=progress_wanted(args), loggers=loggers)
     if not group.is_main:  # rank 0 reports for all processes
         return 0
+    if args.resume and not resume:  # said once it is done: a failure is one line, which says what was kept
+        print(f"vaekit train: {out} had no completed epoch; it was started afresh", file=sys.stderr)
     history = result.history
     best_row: dict = next((row for row in history if row["epoch"] == result.best_epoch), {})
     summary = {

@@ -115,6 +115,7 @@ def evaluate_run(
         labelled_rows, label_seed: the probe uses only this many training labels, balanced across classes and
             chosen with `label_seed` as `--labelled` chooses them (default: the run's own labelled rows).
     """
+    torch_device = resolve_device(device)  # before any work: a device vaekit cannot run on is refused
     if baselines and split != "test":  # they are fitted on train and choose their settings on valid
         raise VaekitError(f"--baselines scores the test split, and this evaluation is of the {split} split; drop "
                           "--baselines or --split")
@@ -122,7 +123,6 @@ def evaluate_run(
     if labelled_rows is not None:
         data_config = dataclasses.replace(data_config, labelled=labelled_rows, label_seed=label_seed)
     splits = vdata.load_data(data_config) if labelled_rows is not None else run.load_splits()
-    torch_device = resolve_device(device)
     x = run.pipeline.fixed(getattr(splits, f"x_{split}")[:limit], split).to(torch_device)
     y = getattr(splits, f"y_{split}")
     y = None if y is None else y[:limit].to(torch_device)
