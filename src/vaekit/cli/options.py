@@ -56,7 +56,7 @@ class Parser(argparse.ArgumentParser):
 
     def _check_value(self, action: argparse.Action, value: typing.Any) -> None:
         try:
-            super()._check_value(action, value)  # type: ignore[misc]
+            super()._check_value(action, value)
         except argparse.ArgumentError as e:
             hint = suggest(str(value), map(str, action.choices or ())) if isinstance(value, str) else ""
             raise argparse.ArgumentError(action, f"{e.message}{hint}") from None
