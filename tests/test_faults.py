@@ -277,23 +277,6 @@ def test_a_failing_write_at_any_moment_of_training_loses_nothing(data, reference
 # ------------------------------------------------------------------------------------------- tmpfs
 
 
-@pytest.fixture
-def tmpfs(tmp_path):
-    """A 3 MiB tmpfs, where this machine lets the test mount one (root, outside a locked-down container)."""
-    mount = tmp_path / "tmpfs"
-    mount.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command here: the real-filesystem fault tests need a tmpfs (the injected-fault tests "
-                    "cover the same paths)")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True,
-                          text=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode}: it needs root outside a "
-                    "locked-down container); the injected-fault tests cover the same paths")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
 def test_a_real_full_disk_and_a_read_only_one(tmpfs, data, tmp_path, capsys, monkeypatch):
     run = tmpfs / "run"
     assert main(_command(data, run, "--epochs", "1")) == 0

@@ -62,8 +62,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--log", action="append", choices=TRACKERS, default=None,
                      help="also log to an experiment tracker (repeatable): tensorboard (RUN/tensorboard) or mlflow")
     run.add_argument("--mlflow-uri", metavar="URI", help="MLflow tracking store: a server http://host:port, or a "
-                                                         "local store (default: $MLFLOW_TRACKING_URI, else MLflow's "
-                                                         "default store in the working directory)")
+                                                         "database such as sqlite:///mlflow.db (MLflow 3 refuses a "
+                                                         "folder, file://...) (default: $MLFLOW_TRACKING_URI, else "
+                                                         "MLflow's default, sqlite:///mlflow.db in the working "
+                                                         "directory)")
     run.add_argument("--mlflow-experiment", metavar="NAME", help="MLflow experiment (default: "
                                                                  "$MLFLOW_EXPERIMENT_NAME, else vaekit)")
     names = add_run_options(p, groups)
