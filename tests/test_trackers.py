@@ -319,3 +319,27 @@ def test_the_default_store_in_a_read_only_working_directory_is_one_line(mlflow_e
     monkeypatch.chdir(tmpfs)
     line = _mlflow_error(tmp_path, capsys, code=EXIT_IO)
     assert f"MLflow's default store sqlite:///{tmpfs / 'mlflow.db'}" in line and "Read-only file system" in line, line
+
+
+@pytest.mark.filterwarnings(f"ignore:{MLFLOW_WARNING}:DeprecationWarning")
+def test_a_store_failing_during_training_is_one_line_saying_what_the_run_keeps(mlflow_env, tmp_path, monkeypatch,
+                                                                               capsys):
+    from mlflow.tracking import MlflowClient
+
+    logged = MlflowClient.log_batch
+
+    def log_batch(self, run_id, metrics=(), **kwargs):
+        if metrics:  # the params went in; the store goes away before the first epoch's metrics
+            raise ConnectionError("the store went away")
+        return logged(self, run_id, metrics=metrics, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", log_batch)
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), *TINY, "--log", "mlflow", "--mlflow-uri",
+                 f"sqlite:///{tmp_path / 'mlflow.db'}"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "logging epoch 1 failed (the store went away)" in err and f"{out} keeps epoch 1" in err, err
+    monkeypatch.setattr(MlflowClient, "log_batch", logged)
+    assert main(["train", "--out", str(out), *TINY, "--resume", "--log", "mlflow", "--mlflow-uri",
+                 f"sqlite:///{tmp_path / 'mlflow.db'}"]) == 0

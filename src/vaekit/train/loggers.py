@@ -266,8 +266,9 @@ class MLflowLogger:
             raise FileError(f"{self.where}: {what} cannot be written: {file_error(e, 'opening', path)}") from None
 
     @contextlib.contextmanager
-    def _store(self, doing: str, limits: dict[str, str] = LATER_REQUESTS) -> Iterator[None]:
-        """MLflow calls, with bounded HTTP waits; whatever fails is one line naming the store and what was done."""
+    def _store(self, doing: str, limits: dict[str, str] = LATER_REQUESTS, kept: str = "") -> Iterator[None]:
+        """MLflow calls, with bounded HTTP waits; whatever fails is one line naming the store, what was done and what
+        was `kept`."""
         try:
             with _http_limits(limits):
                 yield
@@ -275,7 +276,7 @@ class MLflowLogger:
             raise
         except Exception as e:  # noqa: BLE001 - MLflow, requests, SQLAlchemy: their errors have no common base
             timeout = os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", limits["MLFLOW_HTTP_REQUEST_TIMEOUT"])
-            raise VaekitError(f"{self.where}: {doing} failed ({_reason(e, timeout)}); check that the store is "
+            raise VaekitError(f"{self.where}: {doing} failed ({_reason(e, timeout)}); {kept}check that the store is "
                               f"reachable and writable, or use another (--mlflow-uri {MLFLOW_LOCAL_STORE} or a "
                               "server http://host:port)") from None
 
@@ -317,8 +318,9 @@ class MLflowLogger:
         step, now = int(row["epoch"]), _milliseconds()
         metrics = [Metric(k, float(v), now, step) for k, v in row.items()
                    if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool)]
-        with self._store(f"logging epoch {step}" + (" (the run directory keeps it: --resume continues)"
-                                                    if self.run_dir is not None else "")):
+        kept = (f"{self.run_dir} keeps epoch {step}: `vaekit train --out {self.run_dir} --resume` continues it; "
+                if self.run_dir is not None else "")
+        with self._store(f"logging epoch {step}", kept=kept):
             self.client.log_batch(self._run(), metrics=metrics)
 
     def on_end(self, run_dir: Path | None) -> None:
