@@ -2,7 +2,7 @@
 
 For each vaekit arm of family_speed.py it builds the same model and objective and runs the step `vaekit.fit` runs
 for it (`vaekit.train.fast.step_gradients` where it applies, else the objective's loss, backward, as
-`vaekit.train.loop._AutogradStep`; then fused Adam; distribution checks off, denormals flushed), on a batch of
+`vaekit.train.step.AutogradStep`; then fused Adam; distribution checks off, denormals flushed), on a batch of
 binary images. It reports the step's wall time (median of timed blocks, without the profiler), its matrix-product
 GFLOP/s (FLOPs counted as in family_speed.py), the minor page faults per step (fresh memory touched for the first
 time: glibc's malloc hands multi-MB blocks back to the kernel and maps them again, so every step re-faults its large

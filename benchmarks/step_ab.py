@@ -3,7 +3,7 @@
 On a shared machine absolute speed drifts by tens of percent between runs; alternating the variants in short
 blocks (order reversed every round) and comparing each round's pair cancels most of that drift. Every variant
 runs vaekit's own step on a 784-400-20 MLP at batch 128: the ELBO objective (`vaekit.build_objective("elbo")`)
-and the sums of its named terms, as `vaekit.fit`'s autograd step (`vaekit.train.loop._AutogradStep`) computes them:
+and the sums of its named terms, as `vaekit.fit`'s autograd step (`vaekit.train.step.AutogradStep`) computes them:
 
     eager        fused Adam, zero_grad(set_to_none=True)   (what vaekit.fit does)
     compiled     the same with torch.compile of the objective's loss and sums (inductor, CPU)

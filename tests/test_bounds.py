@@ -9,8 +9,11 @@ import torch
 from linear_gaussian import linear_gaussian, perturb_encoder
 from torch.distributions import Independent, Normal, kl_divergence
 
-import vaekit.estimate.likelihood as evaluate_module
-from vaekit import elbo, iwae_bound, log_likelihood, log_weights
+from vaekit import VAE, VAEConfig, elbo, iwae_bound, log_likelihood, log_weights
+from vaekit.distributions import kl
+from vaekit.estimate import DEFAULT_MEMORY_BUDGET, log_mean_exp, plan_chunks, running_log_sum_exp, weights
+from vaekit.estimate.likelihood import FAST_ROWS
+from vaekit.limits import tensor_bytes
 
 
 def _data(marginal, n=64, seed=3):
@@ -31,6 +34,29 @@ def test_gaussian_kl_matches_formula_and_monte_carlo():
     terms = q.log_prob(z) - p.log_prob(z)  # (S, 4)
     stderr = terms.std(0) / math.sqrt(z.shape[0])
     assert ((terms.mean(0) - exact).abs() < 4 * stderr).all()
+
+
+def test_log_mean_exp_is_stable_and_streams_in_chunks():
+    g = torch.Generator().manual_seed(0)
+    values = 400 * torch.randn(7, 5, generator=g, dtype=torch.float64)  # exp() of these overflows
+    top = values.max(0).values
+    expected = top + torch.log(torch.exp(values - top).mean(0))
+    torch.testing.assert_close(log_mean_exp(values), expected)
+    torch.testing.assert_close(log_mean_exp(values.T, dim=1), expected)
+    total = torch.full((5,), -math.inf, dtype=torch.float64)
+    for chunk in values.split(3):  # chunks of 3, 3 and 1 draws
+        total = running_log_sum_exp(total, chunk)
+    torch.testing.assert_close(total - math.log(7), expected)
+
+
+def test_the_kl_is_closed_form_where_registered_else_the_callers_estimate():
+    q = Independent(Normal(torch.zeros(3, 2, dtype=torch.float64), torch.ones(3, 2, dtype=torch.float64)), 1)
+    p = Independent(Normal(torch.ones(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)), 1)
+    estimate = torch.tensor([7.0, 8.0, 9.0], dtype=torch.float64)
+    torch.testing.assert_close(kl(q, p, estimate=estimate), torch.ones(3, dtype=torch.float64))  # 0.5 |1 - 0|^2 * 2
+    torch.testing.assert_close(kl(q, p, estimate=estimate, analytic=False), estimate)
+    with pytest.raises(ValueError, match="needs samples"):
+        kl(q, p, analytic=False)
 
 
 def test_elbo_equals_log_px_at_the_exact_posterior():
@@ -97,14 +123,34 @@ def test_iwae_bound_rises_with_k_toward_log_px():
     assert iwae_bound(model, x, 8).shape == (4,)
 
 
-@pytest.mark.parametrize("rows", [evaluate_module._ROWS, 50])  # one chunk, or many chunks over K and batch
-def test_log_likelihood_is_exact_with_ess_k_at_the_exact_posterior(rows, monkeypatch):
-    monkeypatch.setattr(evaluate_module, "_ROWS", rows)
+@pytest.mark.parametrize("budget", [DEFAULT_MEMORY_BUDGET, 20_000])  # one chunk, or many chunks over K and batch
+def test_log_likelihood_is_exact_with_ess_k_at_the_exact_posterior(budget):
     model, marginal = linear_gaussian()
     x = _data(marginal, n=37)
-    result = log_likelihood(model, x, num_samples=300)
+    plan = plan_chunks(model, x, 300, budget)
+    assert (plan.chunks == 1) == (budget == DEFAULT_MEMORY_BUDGET)
+    result = log_likelihood(model, x, num_samples=300, memory_budget=budget)
     torch.testing.assert_close(result.values, marginal.log_prob(x))
     torch.testing.assert_close(result.ess, torch.full((37,), 300.0, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("num_samples", [1, 7, 5000])
+def test_chunks_are_sized_by_the_memory_budget(num_samples):
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(data_shape=(784,), latent_dim=8, hidden=(32,), prior="mixture", prior_components=50))
+    x = torch.bernoulli(torch.full((30, 784), 0.3))
+    sizes = []
+    for budget in (1 << 30, 4 << 20, 1 << 20):
+        with torch.inference_mode():
+            plan = plan_chunks(model, x, num_samples, budget)
+            made = tensor_bytes(lambda p=plan: weights(model, x[: p.batch_size], p.chunk, reparameterized=False))
+        assert made <= budget or plan.rows == 1  # a whole chunk's tensors, measured, within the budget
+        assert plan.rows <= FAST_ROWS
+        assert plan.chunk * plan.chunks >= num_samples > plan.chunk * (plan.chunks - 1)  # K in equal chunks
+        sizes.append(plan.rows)
+    assert sizes == sorted(sizes, reverse=True)
+    if num_samples == 5000:
+        assert sizes[0] > sizes[-1]
 
 
 def test_log_likelihood_estimate_lands_within_its_standard_error():

@@ -361,10 +361,33 @@ def test_made_masks_leave_every_output_blind_to_its_own_and_later_inputs():
         assert ((reach > 0).double() <= allowed.double()).all()
 
 
-@pytest.mark.parametrize("hidden", [(12,), (10, 8)])
-def test_made_is_normalised_over_every_binary_vector(hidden):
+@pytest.mark.parametrize("order", ["natural", "random"])
+@pytest.mark.parametrize("direct", [False, True])
+def test_made_masks_follow_their_ordering(order, direct):
+    net = MaskedMLP(6, (9, 7), 2, seed=4, order=order, direct=direct, num_masks=3).double()
+    x = torch.randn(3, 6, dtype=torch.float64)
+    orderings = set()
+    for m in range(3):
+        net.use_mask(m)
+        position = torch.empty(6, dtype=torch.long)
+        position[net.ordering()] = torch.arange(6)  # position[d]: where input d comes in this mask's ordering
+        jacobian = torch.autograd.functional.jacobian(net, x)  # [3, P, 6, 3, 6]
+        for d in range(6):
+            later = position >= position[d]  # the inputs output d must not see: itself and those after it
+            assert (jacobian[:, :, d, :, later] == 0).all(), (m, d)
+            earlier = ~later
+            if direct and earlier.any():  # direct connections reach every earlier input (within each row)
+                for row in range(3):
+                    assert (jacobian[row, :, d, row, earlier] != 0).all(), (m, d)
+        orderings.add(tuple(net.ordering().tolist()))
+    assert len(orderings) == (3 if order == "random" else 1)
+
+
+@pytest.mark.parametrize("hidden, extra", [((12,), {}), ((10, 8), {}),
+                                           ((12,), {"order": "random", "direct": True, "masks": 3})])
+def test_made_is_normalised_over_every_binary_vector(hidden, extra):
     torch.manual_seed(0)
-    model = build_model("made", {"data_shape": (6,), "hidden": hidden}).double()
+    model = build_model("made", {"data_shape": (6,), "hidden": hidden, **extra}).double().eval()
     with torch.no_grad():  # random, far-from-uniform conditionals
         for p in model.parameters():
             p.normal_(0, 1.5)
@@ -376,6 +399,24 @@ def test_made_is_normalised_over_every_binary_vector(hidden):
     index = (samples * 2 ** torch.arange(5, -1, -1, dtype=torch.float64)).sum(1).long()
     frequency = torch.bincount(index, minlength=64).double() / 20000
     assert (frequency - log_p.exp()).abs().max() < 0.02
+
+
+def test_made_with_several_masks_is_their_mixture_and_trains_one_mask_a_step():
+    model = build_model("made", {"data_shape": (6,), "hidden": (8,), "masks": 3, "order": "random"}).double()
+    x = torch.bernoulli(torch.full((5, 6), 0.4, dtype=torch.float64))
+    per_mask = []
+    for m in range(3):
+        model.net.use_mask(m)
+        per_mask.append(model.conditionals(x).log_prob(x))
+    model.eval()
+    torch.testing.assert_close(model.log_prob(x), torch.logsumexp(torch.stack(per_mask), 0) - math.log(3))
+    model.train()
+    for step in range(4):  # one mask a step, in turn
+        value = model.log_prob(x)
+        assert model.net.current == step % 3
+        torch.testing.assert_close(value, per_mask[step % 3])
+    assert int(model.steps) == 4 and "steps" in model.state_dict()
+    assert not any(key.endswith("mask") for key in model.state_dict())  # rebuilt from their seeds, not saved
 
 
 def test_gaussian_made_is_the_product_of_its_conditionals():
@@ -422,10 +463,19 @@ def test_a_vae_without_an_encoder_learns_lambda_per_training_row(tmp_path):
 
     own = latent_view(model, splits.x_train[:5], None, training_rows=True)  # the first training rows' own lambda
     torch.testing.assert_close(own.encode(splits.x_train[:5]).mean, model.posteriors.raw[:5, 0].detach())
+    with pytest.raises(VaekitError, match="with_posteriors"):  # the model runs no fit itself: the estimators do
+        model.encode(splits.x_test)
     fixed = with_posteriors(model, splits.x_test)
     estimate = log_likelihood(fixed, splits.x_test, 50)
     assert estimate.values.shape == (20,) and float(estimate.gap.mean()) > 0  # log p(x) above the ELBO
-    assert with_posteriors(build_model("vae", data_fields("vae", splits)), splits.x_test) is not None
+    # The fit: `inference_steps` Adam steps from N(0, I), as fit_posteriors makes it with the model's settings.
+    torch.manual_seed(1)
+    loc, scale = fit_posteriors(model, splits.x_test, steps=20, lr=model.config.inference_lr)
+    torch.manual_seed(1)
+    again = with_posteriors(model, splits.x_test).encode(splits.x_test)
+    torch.testing.assert_close((again.mean, again.stddev), (loc, scale))
+    amortised = build_model("vae", data_fields("vae", splits))
+    assert with_posteriors(amortised, splits.x_test) is amortised  # an encoder's q(z|x) needs no fit
 
 
 # ------------------------------------------------------------------------------------------- the loop

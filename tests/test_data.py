@@ -60,10 +60,10 @@ def tiny(monkeypatch):
     """Shrink the named datasets: 4x4 images, IDX train 6 + valid 2, test 3; amat 5 / 2 / 3 rows."""
     small = {
         name: dataclasses.replace(
-            ds, data_shape=(1, 4, 4), sizes={"train": 6, "valid": 2, "test": 3} if ds.kind == "idx" else {"train": 5, "valid": 2, "test": 3}
+            ds, data_shape=(1, 4, 4), sizes={"train": 6, "valid": 2, "test": 3} if ds.format is named.IDX else {"train": 5, "valid": 2, "test": 3}
         )
         for name, ds in named.DATASETS.items()
-        if ds.kind != "sklearn"
+        if not ds.format.bundled
     }
     monkeypatch.setattr(named, "DATASETS", {**named.DATASETS, **small})
 

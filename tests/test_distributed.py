@@ -121,7 +121,7 @@ def test_torchrun_trains_every_kind_prior_and_objective(options, tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["processes"] == 2
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert len(rows) == 2 and all(np.isfinite(r["train_elbo_nats"]) and np.isfinite(r[config["best_by"]])
+    assert len(rows) == 2 and all(np.isfinite(r["train_reconstruction_nats"]) and np.isfinite(r[config["best_by"]])
                                   for r in rows)
 
 

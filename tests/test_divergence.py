@@ -17,7 +17,7 @@ from vaekit.cli import main
 from vaekit.data.pipeline import Pipeline
 from vaekit.errors import DataError
 from vaekit.estimate import log_likelihood
-from vaekit.train.loop import _diverged
+from vaekit.train.divergence import diverged
 
 
 def _rows(values: list[float]) -> list[dict]:
@@ -25,15 +25,15 @@ def _rows(values: list[float]) -> list[dict]:
 
 
 def test_divergence_is_read_from_the_trajectory():
-    assert _diverged(_rows([-90.0, -80.0, -75.0, -76.0]), "elbo", 784) is None  # noise around the best
-    assert _diverged(_rows([-500.0, -120.0]), "elbo", 784) is None  # the first epochs improve fast
-    assert "fell from -80 to -1e+04" in _diverged(_rows([-90.0, -80.0, -1e4]), "elbo", 784)
-    assert "reached -1e+20" in _diverged(_rows([-1e20]), "elbo", 784)  # no best yet, but no density gets there
-    assert "is nan" in _diverged(_rows([-90.0, float("nan")]), "elbo", 784)
-    assert "valid_elbo_nats is -inf" in _diverged([{"epoch": 1, "train_elbo_nats": -3.0,
+    assert diverged(_rows([-90.0, -80.0, -75.0, -76.0]), "elbo", 784) is None  # noise around the best
+    assert diverged(_rows([-500.0, -120.0]), "elbo", 784) is None  # the first epochs improve fast
+    assert "fell from -80 to -1e+04" in diverged(_rows([-90.0, -80.0, -1e4]), "elbo", 784)
+    assert "reached -1e+20" in diverged(_rows([-1e20]), "elbo", 784)  # no best yet, but no density gets there
+    assert "is nan" in diverged(_rows([-90.0, float("nan")]), "elbo", 784)
+    assert "valid_elbo_nats is -inf" in diverged([{"epoch": 1, "train_elbo_nats": -3.0,
                                                     "valid_elbo_nats": -math.inf}], "elbo", 4)
     iwae = [{"epoch": 1, "train_iwae_bound_nats": -50.0}, {"epoch": 2, "train_iwae_bound_nats": -9e3}]
-    assert "train_iwae_bound_nats" in _diverged(iwae, "iwae_bound", 10)
+    assert "train_iwae_bound_nats" in diverged(iwae, "iwae_bound", 10)
 
 
 def _table(tmp_path, scale: float, rows: int = 200):

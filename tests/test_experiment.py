@@ -173,7 +173,7 @@ BAD_FILES = {
                                       (r"model.prior_components \(.*exp.toml\) applies only with --prior mixture or "
                                       r"vamp, not --prior normal")),
     "option-does-not-apply": ('[train]\nlr_schedule = "cosine"\n', ["--lr-decay", "0.5"],
-                              (r"--lr-decay applies only with train.lr_schedule \(.*exp.toml\) exponential, not "
+                              (r"--lr-decay applies only with train.lr_schedule \(.*exp.toml\) exponential or step, not "
                               r"train.lr_schedule \(.*exp.toml\) cosine")),
     "toml-syntax": ("[model\nlatent_dim = 3\n", [], r"exp.toml: not valid TOML \(.*line 1"),
 }

@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 import vaekit
 from vaekit.data import load, readers
 from vaekit.errors import VaekitError
-from vaekit.files import read_tensors
 from vaekit.runs import open_run, read_config
+from vaekit.serialized import read_tensors
 from vaekit.train import state as run_state
 
 # Per loader: the whole suite stays under a minute on two cores; VAEKIT_FUZZ_EXAMPLES=5000 for a longer campaign.

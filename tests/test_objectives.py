@@ -12,7 +12,7 @@ import torch
 import vaekit
 from vaekit.data.batch import Batch
 from vaekit.distributions import kl_units
-from vaekit.objectives import ELBO, build_objective
+from vaekit.objectives import ELBO, OBJECTIVES, build_objective, label
 
 
 def _model_and_batch(prior: str = "normal"):
@@ -79,7 +79,11 @@ def test_iwae_objective_is_the_importance_weighted_bound():
     torch.manual_seed(7)
     log_w = vaekit.log_weights(model, batch.x, 6)
     torch.testing.assert_close(loss.terms["iwae_bound"], torch.logsumexp(log_w, 0) - math.log(6))
-    torch.testing.assert_close(loss.terms["elbo"], log_w.mean(0))
+    # The ELBO of the same draws, Monte-Carlo in both terms, under its own names (the ELBO objective's `elbo` and
+    # `kl` use the closed-form KL).
+    torch.testing.assert_close(loss.terms["mc_elbo"], log_w.mean(0))
+    torch.testing.assert_close(loss.terms["mc_kl"], loss.terms["reconstruction"] - log_w.mean(0))
+    assert not {"elbo", "kl"} & set(loss.terms)
     torch.testing.assert_close(loss.loss, -loss.terms["iwae_bound"].mean())
     # K = 1 is the Monte-Carlo ELBO.
     torch.manual_seed(7)
@@ -110,7 +114,7 @@ def test_the_loop_logs_the_objectives_terms_and_keeps_the_best_by_its_figure(tmp
     assert result.best_by == "valid_iwae_bound_nats"
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     for row in rows:
-        assert {"train_iwae_bound_nats", "train_elbo_nats", "valid_iwae_bound_nats", "valid_elbo_nats"} <= set(row)
+        assert {"train_iwae_bound_nats", "train_mc_elbo_nats", "valid_iwae_bound_nats", "valid_elbo_nats"} <= set(row)
         assert row["valid_iwae_bound_nats"] >= row["valid_elbo_nats"] - 0.5  # L_K sits above the ELBO (noise aside)
     assert result.best_valid == max(r["valid_iwae_bound_nats"] for r in rows)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -122,3 +126,10 @@ def test_the_loop_logs_the_objectives_terms_and_keeps_the_best_by_its_figure(tmp
                       build_objective("elbo", {"warmup_epochs": 4}))
     assert [row["beta"] for row in warm.history] == [0.25, 0.5]
     assert isinstance(ELBO(ELBO.Config()).describe(), str)
+
+
+def test_figures_are_labelled_where_their_objective_is_declared():
+    assert [label(cls.validation_figure) for cls in OBJECTIVES.values()] == [cls.figure_label for cls in
+                                                                            OBJECTIVES.values()]
+    assert (label("elbo"), label("iwae_bound"), label("kl")) == ("ELBO", "IWAE bound", "KL(q(z|x) || p(z))")
+    assert label("mc_elbo").startswith("ELBO (Monte-Carlo") and label("a_new_figure") == "a new figure"

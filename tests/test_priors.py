@@ -77,7 +77,7 @@ class _LaplacePrior(Prior):
 def laplace_prior():
     PRIORS.register("laplace")(_LaplacePrior)
     yield
-    PRIORS._items.pop("laplace")
+    PRIORS.unregister("laplace")
 
 
 def test_a_new_prior_is_one_registered_class(laplace_prior, tmp_path, capsys):

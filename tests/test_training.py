@@ -23,6 +23,9 @@ def test_learning_rate_schedules():
     assert learning_rate(cosine, 10) == pytest.approx(1e-5)
     exponential = vaekit.TrainConfig(lr=1e-3, lr_schedule="exponential", lr_decay=0.9)
     assert learning_rate(exponential, 2.5) == pytest.approx(1e-3 * 0.9**2.5)
+    step = vaekit.TrainConfig(lr=1e-3, lr_schedule="step", lr_decay=0.1, lr_step_epochs=45)
+    # torch's StepLR(step_size=45, gamma=0.1) stepped after each epoch: epochs 1-45 at 1e-3, 46-90 at 1e-4
+    assert [learning_rate(step, p) for p in (0, 44.99, 45, 89.5, 90)] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4, 1e-5])
     assert learning_rate(vaekit.TrainConfig(lr=3e-4), 7) == 3e-4
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
+from vaekit.version import __version__ as __version__
 
 _EXPORTS = {
     "DataError": "vaekit.errors", "RunError": "vaekit.errors", "VaekitError": "vaekit.errors",

@@ -47,7 +47,7 @@ def option(
     maximum: float | None = None,
     cli: bool = True,
     group: str | None = None,
-    when: tuple[str, tuple[Any, ...]] | None = None,
+    when: tuple[str, tuple[Any, ...] | Callable[[], tuple[Any, ...]]] | None = None,
     flag: str | None = None,
 ) -> Any:
     """A dataclass field with the metadata the schema and the command line read.
@@ -61,7 +61,8 @@ def option(
         cli: whether the field is a command-line option.
         group: the `--help` section it is listed under (default: the config's own).
         when: (other field, values): the field only means something when the other field has one of these
-            values; the command line refuses it otherwise rather than ignoring it silently.
+            values; the command line refuses it otherwise rather than ignoring it silently. The values may be a
+            callable returning them (read from a registry's components: `Registry.names_where`).
         flag: the option's name, when it is not the field's name with dashes.
     """
     metadata = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum, "cli": cli,
@@ -74,6 +75,15 @@ def choices_of(f: dataclasses.Field) -> tuple[str, ...] | None:
     if choices is None:
         return None
     return tuple(choices() if callable(choices) else choices)
+
+
+def when_of(f: dataclasses.Field) -> tuple[str, tuple[Any, ...]] | None:
+    """(other field, the values of it under which this field applies), or None where the field always applies."""
+    when = f.metadata.get("when")
+    if when is None:
+        return None
+    other, allowed = when
+    return other, tuple(allowed() if callable(allowed) else allowed)
 
 
 def flag_of(f: dataclasses.Field) -> str:

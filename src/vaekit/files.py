@@ -1,5 +1,6 @@
-"""Files: every file vaekit writes goes through `atomic_write`, every file it reads through `read_regular`; JSON
-and safetensors read and written with errors that name the file.
+"""Files: every file vaekit writes goes through `atomic_write`, every file it reads through `read_regular`; folders
+are locked, probed and created here. JSON and safetensors files, and the checks of the tensors read from them, are
+`vaekit.serialized`'s (written and read through this module).
 
 Guarantees (RELIABILITY.md says how each is tested):
 - a reader sees the old file or the new one, never a torn one (temp file, fsync, rename, fsync of the folder);
@@ -15,27 +16,20 @@ Guarantees (RELIABILITY.md says how each is tested):
 from __future__ import annotations
 
 import contextlib
-import difflib
 import errno
 import fcntl
-import json
 import os
 import re
 import signal
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors_bytes
-from safetensors.torch import save as save_safetensors_bytes
+from typing import BinaryIO
 
 from vaekit.errors import FileError, RunError, VaekitError
-from vaekit.limits import ensure_fits, format_bytes, memory_budget
+from vaekit.limits import format_bytes, memory_budget
 
 #: Test-only fault injection, a comma-separated list of: "kill@N" (SIGKILL), "ENOSPC@N" (any errno name;
 #: "ENOSPC@N+": from the N-th on) at the N-th file operation of this process; "trace" (one line per operation on
@@ -295,20 +289,6 @@ def unique_dir(base: str | Path) -> Path:
     raise FileError(f"{base}: 10,000 folders of that name exist already; choose a name with --out")
 
 
-def write_json(path: str | Path, obj: Any) -> None:
-    """Write `obj` as indented JSON, atomically."""
-    atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
-
-
-def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
-    """Save named tensors (and string metadata in the header) as safetensors, atomically."""
-    atomic_write(path, tensors_to_bytes(tensors, metadata))
-
-
-def tensors_to_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
-    return save_safetensors_bytes({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
-
-
 # ------------------------------------------------------------------------------------------- reading
 
 
@@ -357,82 +337,5 @@ def read_regular(path: str | Path, error: type[VaekitError] = RunError, limit: i
             raise error(f"{path}: cannot be read ({e.strerror or e}); check the disk and the file") from None
 
 
-def read_json(path: str | Path) -> Any:
-    """Parse a JSON file, turning a missing or malformed file into a `RunError` that names it."""
-    path = Path(path)
-    if not path.exists() and not path.is_symlink():
-        raise RunError(f"{path}: not found; is this a vaekit run directory (made by `vaekit train`)?")
-    raw = read_regular(path, RunError)
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise RunError(f"{path}: not valid JSON ({e}); restore the file or train the run again") from None
-
-
-def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load a safetensors file (no code is ever executed), naming the file in any error."""
-    return read_tensors(path)[0]
-
-
-def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """(tensors, string metadata of the header) of a safetensors file, naming the file in any error."""
-    path = Path(path)
-    if not path.exists() and not path.is_symlink():
-        raise RunError(f"{path}: not found; the run is incomplete (was training interrupted before epoch 1 ended?)")
-    with open_regular(path, RunError) as (_, size):
-        ensure_fits(2 * size, str(path), "the file is too large to load here", RunError)  # the bytes and the tensors
-    raw = read_regular(path, RunError)
-    metadata = tensors_metadata(raw, path)
-    try:
-        return load_safetensors_bytes(raw), metadata
-    except (SafetensorError, ValueError, RuntimeError, TypeError, OverflowError) as e:
-        raise RunError(f"{path}: not a readable safetensors file ({e}); train the run again") from None
-
-
-def tensors_metadata(raw: bytes, path: str | Path) -> dict[str, str]:
-    """The string metadata of a safetensors file's header, from its bytes (`RunError` if the header is bad)."""
-    try:
-        size = int.from_bytes(raw[:8], "little")
-        if len(raw) < 8 or size > len(raw) - 8:
-            raise ValueError("truncated header")
-        header = json.loads(raw[8 : 8 + size])
-        metadata = header.get("__metadata__") or {}
-        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-            raise ValueError("metadata is not a map of strings")
-        return metadata
-    except (ValueError, UnicodeDecodeError, AttributeError) as e:
-        raise RunError(f"{path}: not a readable safetensors file ({e}); train the run again") from None
-
-
-def check_tensors(path: str | Path, tensors: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor], *,
-                  fix: str = "the run was edited or mixed with another; train it again") -> None:
-    """Check tensors read from `path` against the tensors they will replace (`reference`, e.g. a state_dict): the
-    same names, the same shapes, floating-point where the reference is, and finite values. One line naming the
-    file and the tensor otherwise (`RunError`)."""
-    missing = [k for k in reference if k not in tensors]
-    if missing:
-        raise RunError(f"{path}: tensor {missing[0]!r} is missing ({len(missing)} of {len(reference)} missing); {fix}")
-    for name, value in tensors.items():
-        if name not in reference:
-            close = difflib.get_close_matches(name, list(reference), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise RunError(f"{path}: unexpected tensor {name!r}{hint}; {fix}")
-        want = reference[name]
-        if tuple(value.shape) != tuple(want.shape):
-            raise RunError(f"{path}: tensor {name!r} has shape {list(value.shape)}, expected {list(want.shape)}; {fix}")
-        if want.is_floating_point():
-            if not value.is_floating_point():
-                raise RunError(f"{path}: tensor {name!r} is {str(value.dtype).removeprefix('torch.')}, expected "
-                               f"floating-point values ({str(want.dtype).removeprefix('torch.')}); {fix}")
-            if value.numel() and not bool(torch.isfinite(value).all()):
-                bad = int((~torch.isfinite(value)).sum())
-                raise RunError(f"{path}: tensor {name!r} holds {bad} NaN or infinite value{'s' * (bad != 1)}; {fix}")
-        elif value.dtype != want.dtype:
-            raise RunError(f"{path}: tensor {name!r} is {str(value.dtype).removeprefix('torch.')}, expected "
-                           f"{str(want.dtype).removeprefix('torch.')}; {fix}")
-
-
-__all__ = ["FAULT_ENV", "LOCK", "atomic_write", "check_tensors", "check_writable", "file_error", "file_operation",
-           "is_temp_name", "load_tensors", "lock_folder", "make_dir", "open_regular", "read_json", "read_regular", "read_tensors",
-           "remove", "remove_stale_temps", "save_tensors", "tensors_metadata", "tensors_to_bytes", "unique_dir",
-           "write_json"]
+__all__ = ["FAULT_ENV", "LOCK", "atomic_write", "check_writable", "file_error", "file_operation", "is_temp_name",
+           "lock_folder", "make_dir", "open_regular", "read_regular", "remove", "remove_stale_temps", "unique_dir"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from vaekit.errors import VaekitError
@@ -41,11 +42,11 @@ def _meminfo_available() -> int | None:
         return None
 
 
-def parse_bytes(text: str) -> int:
-    """'512M' -> 536870912; plain digits are bytes."""
+def parse_bytes(text: str, what: str = "VAEKIT_MEMORY_LIMIT") -> int:
+    """'512M' -> 536870912, '1GiB' -> 1073741824; plain digits are bytes. `what` names the setting in the error."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", text, flags=re.IGNORECASE)
     if not match:
-        raise VaekitError(f"VAEKIT_MEMORY_LIMIT={text!r} is not a size; give bytes, or a number with K, M, G or T")
+        raise VaekitError(f"{what} {text[:40]!r} is not a size; give bytes, or a number with K, M, G or T (1G)")
     return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
 
 
@@ -83,4 +84,25 @@ def ensure_fits(needed: float, what: str, fix: str, error: type[VaekitError] = V
                     f"available here; {fix}")
 
 
-__all__ = ["ensure_fits", "format_bytes", "memory_budget", "parse_bytes"]
+def tensor_bytes(run: Callable[[], object]) -> int:
+    """Bytes of every tensor that `run()` makes, counted operator by operator (nothing freed is subtracted, so
+    it bounds what `run` holds at once from above). Runs on real or meta tensors alike."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    total = 0
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            nonlocal total
+            out = func(*args, **(kwargs or {}))
+            total += sum(t.numel() * t.element_size() for t in tree_leaves(out) if isinstance(t, torch.Tensor))
+            return out
+
+    with Count():
+        run()
+    return total
+
+
+__all__ = ["ensure_fits", "format_bytes", "memory_budget", "parse_bytes", "tensor_bytes"]

@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import Tensor
 
-from vaekit.estimate import posterior_moments
+from vaekit.estimate import posterior_moments, with_posteriors
 from vaekit.models.protocol import LatentVariableModel
 
 
@@ -33,7 +33,8 @@ class ProbeResult:
 def posterior_means(model: LatentVariableModel, x: Tensor, batch_size: int = 4096) -> np.ndarray:
     """E_q[z|x] for every row of x [N, *data_shape], as a float64 array [N, d] (estimated from draws where q has
     no closed-form mean)."""
-    means = [posterior_moments(model.encode(x[i : i + batch_size]))[0] for i in range(0, len(x), batch_size)]
+    # A model without an encoder gets q(z|x) fitted per datapoint, chunk by chunk (`with_posteriors`).
+    means = [posterior_moments(with_posteriors(model, xb).encode(xb))[0] for xb in x.split(batch_size)]
     return torch.cat(means).double().cpu().numpy()
 
 

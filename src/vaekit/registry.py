@@ -9,6 +9,7 @@ is named, so that adding one is one class and one `register` line, never a switc
     OBSERVATIONS["bernoulli"]        # the class
     OBSERVATIONS.names()             # ("bernoulli", ...), in registration order
     OBSERVATIONS.name_of(obj)        # "bernoulli" for an instance (or the class) registered under that name
+    OBSERVATIONS.unregister("bernoulli")   # remove it again (a test's own component, after the test)
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ class Registry(Generic[T]):
 
         return decorate
 
+    def unregister(self, name: str) -> T:
+        """Remove the item registered under `name` and return it (for components registered for a while, such as
+        a test's own prior); `ValueError` naming the registered ones if there is none."""
+        item = self[name]
+        del self._items[name]
+        return item
+
     def __getitem__(self, name: str) -> T:
         try:
             return self._items[name]
@@ -53,8 +61,16 @@ class Registry(Generic[T]):
     def items(self) -> list[tuple[str, T]]:
         return list(self._items.items())
 
+    def values(self) -> list[T]:
+        return list(self._items.values())
+
     def names(self) -> tuple[str, ...]:
         return tuple(self._items)
+
+    def names_where(self, predicate: Callable[[T], bool]) -> tuple[str, ...]:
+        """The names of the items for which `predicate` holds, in registration order (e.g. the priors that have
+        components): what a config option's `when` condition lists, read from the components themselves."""
+        return tuple(name for name, item in self._items.items() if predicate(item))
 
     def name_of(self, obj: object) -> str | None:
         """The name `obj` (an instance or a class) is registered under, or None: exact types only, so that a

@@ -11,12 +11,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from vaekit import __version__
 from vaekit.cli import compare, evaluate, experiment, outputs, train
 from vaekit.cli.options import EXIT_USAGE, Parser
 from vaekit.errors import FileError, VaekitError
 from vaekit.files import file_error
 from vaekit.train import distributed
+from vaekit.version import __version__
 
 EXIT_IO = 74  # sysexits.h EX_IOERR: a filesystem fault, not bad input
 

@@ -27,6 +27,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baselines", action="store_true", help="fit the density baselines on the same splits")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws of z (default 0)")
+    p.add_argument("--memory-budget", default="1G", metavar="SIZE",
+                   help="memory the tensors of one chunk of importance samples may take: bytes, or with K, M, G "
+                        "(default 1G); the chunks are sized to it, whatever K and the number of points")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--force", action="store_true",
                    help="compute again an evaluation with the same split, K, limit and seed (replacing its file)")
@@ -58,7 +61,8 @@ def _keep_latest(run_path: Path) -> None:
     """Keep the evaluation in evaluation.json under its own name before evaluation.json is replaced (runs evaluated
     before evaluations/ existed hold their only copy there)."""
     from vaekit.errors import RunError
-    from vaekit.files import atomic_write, read_json, read_regular
+    from vaekit.files import atomic_write, read_regular
+    from vaekit.serialized import read_json
 
     latest = run_path / LATEST
     if not latest.is_file():
@@ -76,10 +80,13 @@ def _keep_latest(run_path: Path) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from vaekit.errors import VaekitError
-    from vaekit.files import check_writable, write_json
+    from vaekit.files import check_writable
+    from vaekit.limits import parse_bytes
     from vaekit.runs import open_run
     from vaekit.runs.evaluate import evaluate_run
+    from vaekit.serialized import write_json
 
+    memory_budget = parse_bytes(args.memory_budget, "--memory-budget")
     run = open_run(args.run)
     keyed = run.path / EVALUATIONS / evaluation_name(args.split, args.importance_samples, args.limit, args.seed,
                                                      args.labelled if args.probe else None)
@@ -92,7 +99,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         figures = evaluate_run(run, split=args.split, num_samples=args.importance_samples, limit=args.limit,
                                gap_points=args.gaps or 0, gap_steps=args.gap_steps, probe=args.probe,
                                baselines=args.baselines, on_batch=on_batch, device=args.device, seed=args.seed,
-                               labelled_rows=args.labelled, label_seed=args.label_seed)
+                               labelled_rows=args.labelled, label_seed=args.label_seed,
+                               memory_budget=memory_budget)
     write_json(keyed, figures)
     write_json(run.path / LATEST, figures)
     if args.json:

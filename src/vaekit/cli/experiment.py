@@ -30,13 +30,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vaekit import __version__
-from vaekit.cli.options import Owner, config_from, given, refuse_inapplicable
-from vaekit.config import ConfigError, Source, check_value, choices_of, field_types, flag_of, suggest, validate
+from vaekit.cli.options import (
+    GROUPS,
+    Owner,
+    add_run_options,
+    config_from,
+    given,
+    model_owners,
+    objective_owners,
+    refuse_inapplicable,
+)
+from vaekit.config import (
+    ConfigError,
+    Source,
+    check_value,
+    choices_of,
+    field_types,
+    flag_of,
+    suggest,
+    validate,
+    when_of,
+)
 from vaekit.data.config import DataConfig
 from vaekit.models import MODELS, config_class, default_objective
 from vaekit.objectives import OBJECTIVES
 from vaekit.train.config import TrainConfig
+from vaekit.version import __version__
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -88,7 +107,7 @@ class Experiment:
 
 def _parse(path: Path) -> dict:
     """The file's top-level table: TOML, or JSON for `.json` files (upgraded from earlier config.json formats)."""
-    from vaekit.runs import FORMAT, _upgrade  # vaekit 0.1 runs kept the ELBO's settings under "train"
+    from vaekit.runs import FORMAT, upgrade  # vaekit 0.1 runs kept the ELBO's settings under "train"
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -108,7 +127,7 @@ def _parse(path: Path) -> dict:
         if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT:
             raise ConfigError(f"{path}: format {version!r} is not one this vaekit reads (1 to {FORMAT}); the file "
                               "was edited or made by a newer vaekit")
-        return _upgrade(table)
+        return upgrade(table)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -196,8 +215,6 @@ def resolve(args: argparse.Namespace, command_line: dict[str, object]
     Options given on the command line override the file; the file's values go through the same applicability
     checks as options (`refuse_inapplicable`), named as the file's keys.
     """
-    from vaekit.cli.train import _model_owners, _objective_owners
-
     experiment = read_experiment(args.config, args.model, args.objective) if args.config else None
     if experiment is not None and {"data", "image_size"} & set(command_line):
         experiment = dataclasses.replace(experiment, data_shape=None)  # other data: its shape is the one to use
@@ -205,8 +222,8 @@ def resolve(args: argparse.Namespace, command_line: dict[str, object]
     kind = args.model or (experiment and experiment.kind) or DEFAULT_KIND
     objective = args.objective or (experiment and experiment.objective) or default_objective(kind)
     name_of = experiment.name_of(command_line) if experiment else flag_of
-    refuse_inapplicable(values, Owner(config_class(kind), f"--model {kind}"), _model_owners(), name_of)
-    refuse_inapplicable(values, Owner(OBJECTIVES[objective].Config, f"--objective {objective}"), _objective_owners(),
+    refuse_inapplicable(values, Owner(config_class(kind), f"--model {kind}"), model_owners(), name_of)
+    refuse_inapplicable(values, Owner(OBJECTIVES[objective].Config, f"--objective {objective}"), objective_owners(),
                         name_of)
     refuse_inapplicable(values, Owner(DataConfig, "data"), [], name_of)
     refuse_inapplicable(values, Owner(TrainConfig, "training"), [], name_of)
@@ -279,7 +296,7 @@ def _section(config: Any) -> list[str]:
         if choices is not None:
             note += f" (one of: {', '.join(choices)})"
         lines.append(f"# {note}".replace("\n", " "))
-        when = f.metadata.get("when")
+        when = when_of(f)
         if when is not None and getattr(config, when[0]) not in when[1]:
             allowed = " or ".join(toml_value(v) for v in when[1])
             shown = toml_value(value) if value is not None else _placeholder(*types[f.name][:2])
@@ -322,8 +339,6 @@ def to_toml(kind: str, model: Any, objective: str, objective_config: Any, data: 
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from vaekit.cli.train import GROUPS, add_run_options
-
     p = sub.add_parser("config", help="print a complete experiment file (TOML) for `vaekit train --config`",
                        description="Print an experiment file (TOML) with every key and its default for the chosen "
                                    "model kind and objective, with the options given applied: "

@@ -1,8 +1,10 @@
-"""Command-line options built from the config dataclasses, so that the command line, config.json and the
-schema can never disagree: one option per field (`latent_dim` -> `--latent-dim`), typed from its annotation,
-help and checks from its metadata (`vaekit.config.option`). Options are left as None when not given, so that
-the dataclasses stay the one source of defaults, and a given option that does not apply (to the chosen model
-kind, objective, prior or likelihood) is refused rather than ignored.
+"""Command-line options built from the config dataclasses, so that the command line, config.json and the schema can
+never disagree: one option per field (`latent_dim` -> `--latent-dim`), typed from its annotation, help and checks
+from its metadata (`vaekit.config.option`). Options are left as None when not given, so that the dataclasses stay
+the one source of defaults, and a given option that does not apply (to the chosen model kind, objective, prior or
+likelihood) is refused rather than ignored. A run's options (`add_run_options`: data, model, objective, training),
+their --help sections (`GROUPS`) and the config classes that own them are shared by `vaekit train` and `vaekit
+config`.
 """
 
 from __future__ import annotations
@@ -16,10 +18,26 @@ import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from vaekit.config import Source, choices_of, field_types, flag_of, suggest, validate
+from vaekit.config import Source, choices_of, field_types, flag_of, suggest, validate, when_of
+from vaekit.data.config import DataConfig
 from vaekit.errors import VaekitError
+from vaekit.models import MODELS, config_class
+from vaekit.objectives import OBJECTIVES
+from vaekit.train.config import TrainConfig
 
 EXIT_USAGE = 2
+
+#: --help sections of a run's options, in order: config metadata `group` -> title.
+GROUPS = {
+    "run": "run directory",
+    "data": "data",
+    "model": "model: the architecture (--model)",
+    "prior": "prior p(z) (--model vae)",
+    "hierarchy": "second stochastic layer z2 (--model hvae)",
+    "inference": "inference: q(z|x) amortised or per datapoint (--model vae)",
+    "objective": "objective: what training maximises (--objective)",
+    "training": "training",
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -68,6 +86,32 @@ class Owner:
 
     cls: type
     label: str  # e.g. "--model hvae"
+
+
+def model_owners() -> list[Owner]:
+    """Each registered model kind's config class, as the owner of its options (`--model KIND`)."""
+    return [Owner(config_class(kind), f"--model {kind}") for kind in MODELS]
+
+
+def objective_owners() -> list[Owner]:
+    """Each registered objective's config class, as the owner of its options (`--objective NAME`)."""
+    return [Owner(cls.Config, f"--objective {name}") for name, cls in OBJECTIVES.items()]
+
+
+def add_run_options(p: argparse.ArgumentParser, groups: dict[str, argparse._ArgumentGroup]) -> list[str]:
+    """The options of a run's configuration (data, model, objective, training): `vaekit train`'s and `vaekit
+    config`'s. Returns the config field names added."""
+    names = add_config_options(p, [Owner(DataConfig, "data")], "data", groups)
+    groups["model"].add_argument("--model", choices=MODELS.names(), default=None,
+                                 help="the kind of model (default: vae): latent-variable models vae, hvae; "
+                                      "conditional cvae; semi-supervised m2; classifier p(y|x); density model made")
+    names += add_config_options(p, model_owners(), "model", groups)
+    groups["objective"].add_argument("--objective", choices=OBJECTIVES.names(), default=None,
+                                     help="the training objective (default: the model's own: elbo; likelihood for "
+                                          "classifier and made; m2 for m2)")
+    names += add_config_options(p, objective_owners(), "objective", groups)
+    names += add_config_options(p, [Owner(TrainConfig, "training")], "training", groups)
+    return names
 
 
 def _shown(value: object) -> str:
@@ -153,12 +197,12 @@ def refuse_inapplicable(values: dict[str, object], chosen: Owner, others: Sequen
                 f = next(f for f in dataclasses.fields(other.cls) if f.name == name)
                 raise VaekitError(f"{name_of(f)} applies to {' or '.join(owners)} only, not {chosen.label}")
     for name, f in fields.items():
-        when = f.metadata.get("when")
+        when = when_of(f)
         if name in values and when is not None:
-            other, allowed = when
-            value = values.get(other, _default(chosen.cls, other))
+            condition, allowed = when
+            value = values.get(condition, _default(chosen.cls, condition))
             if value not in allowed:
-                flag = name_of(fields[other])
+                flag = name_of(fields[condition])
                 raise VaekitError(f"{name_of(f)} applies only with {flag} {' or '.join(map(str, allowed))}, not "
                                   f"{flag} {value}")
 

@@ -1,10 +1,15 @@
-"""A minibatch: the data rows, their labels where the data has them, and their row indices in the split."""
+"""A minibatch (the data rows, their labels where the data has them, their row indices in the split) and the label
+of an unlabelled row: a leaf module (torch only), so that models, objectives and estimators can speak of batches
+without loading the data readers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from torch import Tensor
+
+#: The label of a training row whose label is not used (`vaekit.data.keep_labels`: semi-supervised training).
+UNLABELLED = -1
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,12 +34,22 @@ DOWNLOAD_TIMEOUT_S = 60.0  # per blocking socket operation, not for the whole fi
 
 
 @dataclass(frozen=True)
+class DatasetFormat:
+    """How a named dataset is stored and read: `load(dataset, folder, seed)` makes its splits from the folder that
+    holds its files (None for a dataset bundled with a package: nothing to locate or download)."""
+
+    name: str                     # "sklearn", "idx", "amat"
+    load: Callable[[NamedDataset, Path | None, int], Splits]
+    bundled: str | None = None    # where a bundled dataset comes from ("scikit-learn bundled"); None: files
+
+
+@dataclass(frozen=True)
 class NamedDataset:
     """A dataset known by name. `files` are the uncompressed file names; a `.gz` copy is accepted too."""
 
     name: str
     description: str
-    kind: str  # "sklearn", "idx" or "amat": which loader reads it
+    format: DatasetFormat  # how its files are stored and read
     files: tuple[str, ...] = ()
     remote_suffixes: tuple[str, ...] = ("",)  # suffixes to try, in order, after a name when downloading
     url: str = ""  # official base URL (ends with "/"); files are url + name + suffix
@@ -49,6 +60,67 @@ class NamedDataset:
     classes: int = 10
 
 
+# ------------------------------------------------------------------------------------------- formats
+
+
+def _load_digits(ds: NamedDataset, folder: Path | None, seed: int) -> Splits:
+    from sklearn.datasets import load_digits  # imported late: scikit-learn takes a moment to import
+
+    bunch = load_digits()
+    x = np.asarray(bunch.images, dtype=np.float64).round().astype(np.uint8)  # values 0..16, [1797, 8, 8]
+    y = np.asarray(bunch.target, dtype=np.int64)
+    xs, ys = _split_all(x[:, None], y, seed, ds.name)
+    return _make(ds.name, SKLEARN.bundled or "", xs, ys, ds.levels, ds.data_shape)
+
+
+def _load_idx(ds: NamedDataset, folder: Path | None, seed: int) -> Splits:
+    """Official train/test IDX files; the last `sizes["valid"]` training images become the validation split."""
+    assert folder is not None  # a format with files: `load` located or fetched them
+    fix = "delete it so that it is downloaded again, or replace it with the official file"
+    arrays = {}
+    for file in ds.files:
+        path = _local_file(folder, file)
+        assert path is not None  # locate()/fetch() checked that every file is there
+        a = readers.read_idx(path)
+        images = "images" in file
+        want_ndim = 3 if images else 1
+        if a.dtype != np.uint8 or a.ndim != want_ndim or (images and a.shape[1:] != ds.data_shape[1:]):
+            kind = f"uint8 {'[N, 28, 28] images' if images else '[N] labels'}"
+            raise DataError(f"{path}: holds {a.dtype} {list(a.shape)}, expected {kind}; {fix}")
+        arrays[file] = (path, a)
+    (p_xtr, x_tr), (p_ytr, y_tr), (p_xte, x_te), (p_yte, y_te) = (arrays[f] for f in ds.files)
+    n_train, n_valid, n_test = ds.sizes["train"], ds.sizes["valid"], ds.sizes["test"]
+    for path, a, n in ((p_xtr, x_tr, n_train + n_valid), (p_ytr, y_tr, n_train + n_valid), (p_xte, x_te, n_test), (p_yte, y_te, n_test)):
+        if a.shape[0] != n:
+            raise DataError(f"{path}: holds {a.shape[0]} entries, expected {n} for {ds.name}; {fix}")
+    xs = {"train": x_tr[:n_train, None], "valid": x_tr[n_train:, None], "test": x_te[:, None]}
+    ys = {"train": y_tr[:n_train], "valid": y_tr[n_train:], "test": y_te}
+    return _make(ds.name, str(folder), xs, ys, ds.levels, ds.data_shape)
+
+
+def _load_amat(ds: NamedDataset, folder: Path | None, seed: int) -> Splits:
+    """The three official .amat splits as given."""
+    assert folder is not None  # a format with files: `load` located or fetched them
+    width = int(np.prod(ds.data_shape))
+    xs = {}
+    for split, file in zip(SPLITS, ds.files):
+        path = _local_file(folder, file)
+        assert path is not None
+        x = readers.read_amat(path, width, max_rows=ds.sizes[split])
+        if x.shape[0] != ds.sizes[split]:
+            raise DataError(
+                f"{path}: holds {x.shape[0]} rows, expected {ds.sizes[split]} for {ds.name}; "
+                "delete it so that it is downloaded again, or replace it with the official file"
+            )
+        xs[split] = x.reshape(-1, *ds.data_shape)
+    return _make(ds.name, str(folder), xs, dict.fromkeys(SPLITS), ds.levels, ds.data_shape)
+
+
+SKLEARN = DatasetFormat("sklearn", _load_digits, bundled="scikit-learn bundled")
+IDX = DatasetFormat("idx", _load_idx)
+AMAT = DatasetFormat("amat", _load_amat)
+
+
 _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 DATASETS: dict[str, NamedDataset] = {
@@ -57,7 +129,7 @@ DATASETS: dict[str, NamedDataset] = {
         NamedDataset(
             name="digits",
             description="scikit-learn's bundled 8x8 handwritten digits (1,797 images, values 0..16); needs no download",
-            kind="sklearn",
+            format=SKLEARN,
             sizes={"train": 1294, "valid": 144, "test": 359},
             data_shape=(1, 8, 8),
             levels=17,
@@ -65,7 +137,7 @@ DATASETS: dict[str, NamedDataset] = {
         NamedDataset(
             name="fashion-mnist",
             description="Zalando's 28x28 grey clothing images, 10 classes (Xiao et al. 2017)",
-            kind="idx",
+            format=IDX,
             files=_IDX_FILES,
             remote_suffixes=(".gz",),
             url="http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
@@ -74,7 +146,7 @@ DATASETS: dict[str, NamedDataset] = {
         NamedDataset(
             name="mnist",
             description="LeCun's 28x28 grey handwritten digits, 10 classes",
-            kind="idx",
+            format=IDX,
             files=_IDX_FILES,
             remote_suffixes=(".gz",),
             url="https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -83,7 +155,7 @@ DATASETS: dict[str, NamedDataset] = {
         NamedDataset(
             name="binarized-mnist",
             description="MNIST with the fixed binarization of Larochelle & Murray (2011), the literature's static split",
-            kind="amat",
+            format=AMAT,
             files=tuple(f"binarized_mnist_{split}.amat" for split in SPLITS),
             # The official server has plain .amat; a mirror laid out like /work/shared/data has .amat.gz.
             remote_suffixes=("", ".gz"),
@@ -158,9 +230,9 @@ def _search_dirs(ds: NamedDataset, root: Path) -> list[Path]:
 
 
 def locate(name: str, cache_dir: str | Path | None = None) -> Path | None:
-    """The first folder that holds all files of dataset `name` (no download), or None (also for digits)."""
+    """The first folder that holds all files of dataset `name` (no download), or None (also for a bundled one)."""
     ds = _named(name)
-    if ds.kind == "sklearn":
+    if ds.format.bundled:
         return None
     for folder in _search_dirs(ds, _cache_root(cache_dir)):
         if all(_local_file(folder, f) is not None for f in ds.files):
@@ -183,8 +255,8 @@ def fetch(name: str, cache_dir: str | Path | None = None) -> Path:
     Raises DataError when a download fails or a file's SHA-256 does not match `CHECKSUMS`.
     """
     ds = _named(name)
-    if ds.kind == "sklearn":
-        raise DataError(f"{name}: bundled with scikit-learn, nothing to download")
+    if ds.format.bundled:
+        raise DataError(f"{name}: {ds.format.bundled}, nothing to download")
     found = locate(name, cache_dir)
     if found is not None:
         return found
@@ -282,52 +354,8 @@ def _named(name: str) -> NamedDataset:
     return DATASETS[name]
 
 
-def _load_digits(ds: NamedDataset, seed: int) -> Splits:
-    from sklearn.datasets import load_digits  # imported late: scikit-learn takes a moment to import
-
-    bunch = load_digits()
-    x = np.asarray(bunch.images, dtype=np.float64).round().astype(np.uint8)  # values 0..16, [1797, 8, 8]
-    y = np.asarray(bunch.target, dtype=np.int64)
-    xs, ys = _split_all(x[:, None], y, seed, ds.name)
-    return _make(ds.name, "scikit-learn bundled", xs, ys, ds.levels, ds.data_shape)
-
-
-def _load_idx(ds: NamedDataset, folder: Path) -> Splits:
-    """Official train/test IDX files; the last `sizes["valid"]` training images become the validation split."""
-    fix = "delete it so that it is downloaded again, or replace it with the official file"
-    arrays = {}
-    for file in ds.files:
-        path = _local_file(folder, file)
-        assert path is not None  # locate()/fetch() checked that every file is there
-        a = readers.read_idx(path)
-        images = "images" in file
-        want_ndim = 3 if images else 1
-        if a.dtype != np.uint8 or a.ndim != want_ndim or (images and a.shape[1:] != ds.data_shape[1:]):
-            kind = f"uint8 {'[N, 28, 28] images' if images else '[N] labels'}"
-            raise DataError(f"{path}: holds {a.dtype} {list(a.shape)}, expected {kind}; {fix}")
-        arrays[file] = (path, a)
-    (p_xtr, x_tr), (p_ytr, y_tr), (p_xte, x_te), (p_yte, y_te) = (arrays[f] for f in ds.files)
-    n_train, n_valid, n_test = ds.sizes["train"], ds.sizes["valid"], ds.sizes["test"]
-    for path, a, n in ((p_xtr, x_tr, n_train + n_valid), (p_ytr, y_tr, n_train + n_valid), (p_xte, x_te, n_test), (p_yte, y_te, n_test)):
-        if a.shape[0] != n:
-            raise DataError(f"{path}: holds {a.shape[0]} entries, expected {n} for {ds.name}; {fix}")
-    xs = {"train": x_tr[:n_train, None], "valid": x_tr[n_train:, None], "test": x_te[:, None]}
-    ys = {"train": y_tr[:n_train], "valid": y_tr[n_train:], "test": y_te}
-    return _make(ds.name, str(folder), xs, ys, ds.levels, ds.data_shape)
-
-
-def _load_amat(ds: NamedDataset, folder: Path) -> Splits:
-    """The three official .amat splits as given."""
-    width = int(np.prod(ds.data_shape))
-    xs = {}
-    for split, file in zip(SPLITS, ds.files):
-        path = _local_file(folder, file)
-        assert path is not None
-        x = readers.read_amat(path, width, max_rows=ds.sizes[split])
-        if x.shape[0] != ds.sizes[split]:
-            raise DataError(
-                f"{path}: holds {x.shape[0]} rows, expected {ds.sizes[split]} for {ds.name}; "
-                "delete it so that it is downloaded again, or replace it with the official file"
-            )
-        xs[split] = x.reshape(-1, *ds.data_shape)
-    return _make(ds.name, str(folder), xs, dict.fromkeys(SPLITS), ds.levels, ds.data_shape)
+def load_named(ds: NamedDataset, cache_dir: str | Path | None, seed: int) -> Splits:
+    """The splits of a named dataset: its files located (or downloaded: `fetch`) unless it is bundled, then read
+    by its format; `seed` splits data without official splits (digits)."""
+    folder = None if ds.format.bundled else fetch(ds.name, cache_dir)
+    return ds.format.load(ds, folder, seed)

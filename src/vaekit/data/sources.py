@@ -12,9 +12,9 @@ from typing import cast
 
 from vaekit.data import named
 from vaekit.data.config import DataConfig
-from vaekit.data.named import _load_amat, _load_digits, _load_idx, base_url, fetch, locate
+from vaekit.data.named import base_url, locate
 from vaekit.data.splits import Splits, keep_labels
-from vaekit.data.user import _load_user
+from vaekit.data.user import _load_user, takes_label_column
 from vaekit.errors import DataError
 
 
@@ -37,17 +37,14 @@ def load(
     key = name.lower().replace("_", "-")
     path = Path(name).expanduser()
     # A dataset name wins over a file or folder of the same name: write ./mnist for the local one.
-    if label_column is not None and (key in named.DATASETS or path.suffix.lower() != ".csv"):
+    if label_column is not None and (key in named.DATASETS or not takes_label_column(path)):
         raise DataError(f"--label-column {label_column}: applies to CSV files only, not {name}; leave it out (other "
                         "data carries its labels itself: .npz y, one sub-folder per class)")
     if key in named.DATASETS:
         ds = named.DATASETS[key]
         if image_size is not None and tuple(image_size) != tuple(ds.data_shape[1:]):
             raise DataError(f"{ds.name}: --image-size applies to image folders only; {ds.name} images are fixed in size")
-        if ds.kind == "sklearn":
-            return _load_digits(ds, seed)
-        folder = fetch(ds.name, cache_dir)
-        return _load_idx(ds, folder) if ds.kind == "idx" else _load_amat(ds, folder)
+        return named.load_named(ds, cache_dir, seed)
     if not path.exists():
         raise DataError(
             f"no dataset or file named {name!r}; named datasets are: {', '.join(named.DATASETS)}; "
@@ -75,8 +72,8 @@ def list_datasets(cache_dir: str | Path | None = None) -> list[dict]:
     """
     rows = []
     for ds in named.DATASETS.values():
-        if ds.kind == "sklearn":
-            available, where = True, "scikit-learn bundled"
+        if ds.format.bundled:
+            available, where = True, ds.format.bundled
         else:
             folder = locate(ds.name, cache_dir)
             available = folder is not None

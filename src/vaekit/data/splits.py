@@ -9,13 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vaekit.data.batch import UNLABELLED
 from vaekit.errors import DataError
 
 SPLITS = ("train", "valid", "test")
 TEST_FRACTION = 0.2  # of all examples, for data without an official test split
 VALID_FRACTION = 0.1  # of what remains after the test split
 MIN_EXAMPLES = 10  # fewer cannot give a train, a validation and a test example that mean anything
-UNLABELLED = -1  # the label of a training row whose label is not used (`keep_labels`)
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: tensors have no truth value, so field-wise == is meaningless

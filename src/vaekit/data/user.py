@@ -1,4 +1,5 @@
-"""User files as `Splits`: .npy, .npz (one array, or pre-split x_train / x_valid / x_test), .csv, image folders.
+"""User files as `Splits`: .npy, .npz (one array, or pre-split x_train / x_valid / x_test), .csv (`FORMATS`, by
+suffix), image folders.
 
 Data without its own splits is split with `split_indices` (seeded); pre-split archives keep theirs. The
 named datasets (`named.DATASETS`, read through its module) appear here only in an error message.
@@ -7,7 +8,10 @@ named datasets (`named.DATASETS`, read through its module) appear here only in a
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +20,44 @@ from vaekit.data import named, readers, transforms
 from vaekit.data.splits import SPLITS, VALID_FRACTION, Splits, _make, _split_all
 from vaekit.errors import DataError
 
+#: What a user file's reader gives: (x, y or None, None), or (None, None, (xs, ys)) for pre-split data.
+Arrays = tuple[Any, Any, Any]
+
+
+def _npy(path: Path, shown: str, seed: int, label_column: str | None) -> Arrays:
+    return readers.read_npy(path), None, None
+
+
+def _npz(path: Path, shown: str, seed: int, label_column: str | None) -> Arrays:
+    return _npz_arrays(path, shown, seed)
+
+
+def _csv(path: Path, shown: str, seed: int, label_column: str | None) -> Arrays:
+    x = readers.read_csv(path)
+    return (*_label_column(path, shown, x, label_column), None) if label_column is not None else (x, None, None)
+
+
+@dataclass(frozen=True)
+class UserFormat:
+    """How one type of user file is read: `read(path, shown, seed, label_column)` -> `Arrays`."""
+
+    read: Callable[[Path, str, int, str | None], Arrays]
+    label_column: bool = False  # its labels may be one of its columns, named by --label-column
+
+
+#: User files by suffix (lower case); a folder is read as images (`readers.read_image_folder`).
+FORMATS = {".npy": UserFormat(_npy), ".npz": UserFormat(_npz), ".csv": UserFormat(_csv, label_column=True)}
+
+
+def _or(names: list[str]) -> str:
+    return f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
+
+
+def takes_label_column(path: Path) -> bool:
+    """Whether the user file at `path` may name its label column (--label-column)."""
+    form = FORMATS.get(path.suffix.lower())
+    return form is not None and form.label_column
+
 
 def _load_user(path: Path, shown: str, seed: int, image_size: tuple[int, int] | None,
                label_column: str | None = None) -> Splits:
@@ -23,21 +65,13 @@ def _load_user(path: Path, shown: str, seed: int, image_size: tuple[int, int] | 
         x, y, _classes = readers.read_image_folder(path, image_size)
         xs, ys = _split_all(x, y, seed, shown)
         return _make(shown, str(path), xs, ys, 256, tuple(x.shape[1:]))
-
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        x, y, presplit = readers.read_npy(path), None, None
-    elif suffix == ".npz":
-        x, y, presplit = _npz_arrays(path, shown, seed)
-    elif suffix == ".csv":
-        x, y, presplit = readers.read_csv(path), None, None
-        if label_column is not None:
-            x, y = _label_column(path, shown, x, label_column)
-    else:
+    form = FORMATS.get(path.suffix.lower())
+    if form is None:
         raise DataError(
-            f"{shown}: unsupported file type {path.suffix or '(none)'}; give a .npy, .npz or .csv file, "
+            f"{shown}: unsupported file type {path.suffix or '(none)'}; give a {_or(list(FORMATS))} file, "
             f"a folder of images, or a dataset name ({', '.join(named.DATASETS)})"
         )
+    x, y, presplit = form.read(path, shown, seed, label_column)
 
     if presplit is None:
         x, data_shape = transforms.as_examples(x, shown)

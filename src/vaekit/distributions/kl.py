@@ -1,5 +1,7 @@
 """KL(q(z|x) || p(z)): analytic where `torch.distributions` has a registered closed form, Monte-Carlo otherwise,
-chosen automatically, so that no prior or posterior raises NotImplementedError.
+chosen automatically, so that no prior or posterior raises NotImplementedError. `kl` is the one place that rule
+lives: the ELBO (`vaekit.estimate.elbo`), the ELBO beside log p(x) (`vaekit.estimate.log_likelihood`), free bits
+and the diagnostics (`kl_units`) all ask it.
 
 `kl_units` breaks the KL into units: one per latent dimension where q and p factorise over dimensions, one per
 layer for distributions with `log_prob_parts` (a `Chain`), else one unit for the whole KL. Free bits and the
@@ -25,20 +27,25 @@ def analytic_kl(qz_x: Distribution, pz: Distribution) -> Tensor | None:
 
 
 def kl(qz_x: Distribution, pz: Distribution, z: Tensor | None = None, *, analytic: bool = True,
-       log_qz: Tensor | None = None) -> Tensor:
-    """KL(q(z|x) || p(z)) per datapoint [B], nats.
+       log_qz: Tensor | None = None, estimate: Tensor | None = None) -> Tensor:
+    """KL(q(z|x) || p(z)) per datapoint [B], nats: the closed form where `analytic` is set and one is registered
+    for these types (lower variance), else the Monte-Carlo estimate E_q[log q(z) - log p(z)].
 
     Args:
         qz_x: q with batch [B].
         pz: p(z), batch [] or [B].
-        z: samples [K, B, d] from q, for the Monte-Carlo form E_q[log q(z) - log p(z)] (mean over K).
-        analytic: use the closed form where one is registered (lower variance); False forces Monte-Carlo.
+        z: samples [K, B, d] from q, for the Monte-Carlo form (mean over K).
+        analytic: use the closed form where one is registered; False forces Monte-Carlo.
         log_qz: log q(z) [K, B] where the caller has it already.
+        estimate: the Monte-Carlo estimate [B] where the caller has it from its own draws (the mean over them of
+            log p(x|z) - log w, as an importance sampler has it); then z is not needed.
     """
     if analytic:
         exact = analytic_kl(qz_x, pz)
         if exact is not None:
             return exact
+    if estimate is not None:
+        return estimate
     if z is None:
         raise ValueError("the Monte-Carlo KL needs samples z from q")
     log_qz = qz_x.log_prob(z) if log_qz is None else log_qz
@@ -72,9 +79,7 @@ def kl_units(qz_x: Distribution, pz: Distribution, z: Tensor, *, analytic: bool 
     d = z.shape[-1]
     if isinstance(qz_x, Independent) and isinstance(pz, Independent) and qz_x.reinterpreted_batch_ndims == 1 \
             and pz.reinterpreted_batch_ndims == 1:
-        per_dim = analytic_kl(qz_x.base_dist, pz.base_dist) if analytic else None
-        if per_dim is None:
-            per_dim = (qz_x.base_dist.log_prob(z) - pz.base_dist.log_prob(z)).mean(0)
+        per_dim = kl(qz_x.base_dist, pz.base_dist, z, analytic=analytic)  # [B, d]: each dimension's KL
         return KLUnits(per_dim, [1] * d, [f"z{j}" for j in range(d)], True)
     if all(hasattr(dist, "log_prob_parts") and hasattr(dist, "group_sizes") for dist in (qz_x, pz)):
         q_grouped, p_grouped = cast(_Grouped, qz_x), cast(_Grouped, pz)

@@ -1,9 +1,10 @@
 """Observation models p(x|z): turn a decoder's raw output into a `torch.distributions.Distribution` over x.
 
-Every observation model is registered in `OBSERVATIONS` under the name `--likelihood` takes, says how many
-decoder outputs it needs per data dimension, and returns a `torch.distributions` object wrapped in
-`Independent`, so that `log_prob(x)` already sums over the data dimensions: one log-density per datapoint, in
-nats. A new observation model is one subclass of `Observation` with one `register` line.
+Every observation model is registered in `OBSERVATIONS` under the name `--likelihood` takes, says how many decoder
+outputs it needs per data dimension and which scale setting it reads (`needs_scale`), and returns a
+`torch.distributions` object wrapped in `Independent`, so that `log_prob(x)` already sums over the data dimensions:
+one log-density per datapoint, in nats. A new observation model is one subclass of `Observation` with one `register`
+line.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class Observation:
     num_params: ClassVar[int]  # decoder outputs per data dimension
     continuous: ClassVar[bool]  # a density over real values (its log p(x) is not a probability)
     binary: ClassVar[bool] = False  # defined on {0, 1} only: the data must be binary (or binarized)
+    # The scale setting the family reads, so that a config offers it for this family only: "fixed" (its standard
+    # deviation, `fixed_scale`), "floor" (the floor on a learned one, `min_scale`), or None.
+    needs_scale: ClassVar[str | None] = None
 
     def __init__(self, data_shape: tuple[int, ...], *, fixed_scale: float = 0.1, min_scale: float = 1e-3) -> None:
         if fixed_scale <= 0 or min_scale <= 0:
@@ -75,7 +79,7 @@ class BernoulliObservation(Observation):
 class GaussianObservation(Observation):
     """Normal(mean, softplus(raw) + min_scale) per dimension: a learned diagonal variance."""
 
-    num_params, continuous = 2, True
+    num_params, continuous, needs_scale = 2, True, "floor"
 
     def distribution(self, params: tuple[Tensor, ...]) -> Distribution:
         return Normal(params[0], F.softplus(params[1]) + self.min_scale)
@@ -85,7 +89,7 @@ class GaussianObservation(Observation):
 class FixedGaussianObservation(Observation):
     """Normal(mean, fixed_scale) per dimension: a configured, fixed noise level."""
 
-    num_params, continuous = 1, True
+    num_params, continuous, needs_scale = 1, True, "fixed"
 
     def distribution(self, params: tuple[Tensor, ...]) -> Distribution:
         return Normal(params[0], torch.full_like(params[0], self.fixed_scale))

@@ -2,7 +2,9 @@
 
 Each prior is registered in `PRIORS` under the name `--prior` takes. A prior is called with the model's
 `encode` (the VampPrior is built from the encoder; the others ignore it) and returns p(z); sampling from a model
-uses that distribution's own `sample`. A new prior is one `Prior` subclass with one `register` line.
+uses that distribution's own `sample`. A new prior is one `Prior` subclass with one `register` line: what configs and
+messages need to know of it (whether it has components, whether it needs an encoder, how to describe it) are its
+class attributes, never a list of names elsewhere.
 
 References:
     [1] Tomczak & Welling 2018, VAE with a VampPrior.
@@ -38,6 +40,13 @@ class Prior(nn.Module):
 
     name: ClassVar[str]
     default_components: ClassVar[int | None] = None  # None: the prior has no components
+    needs_encoder: ClassVar[bool] = False  # defined through the model's encoder network
+    description: ClassVar[str] = ""  # a phrase, plain text ("a N(0, I) prior"); default: "a <name> prior"
+
+    @classmethod
+    def describe(cls) -> str:
+        """A phrase, plain text: what this prior is."""
+        return cls.description or f"a {cls.name} prior"
 
     def __init__(self, latent_dim: int, data_shape: tuple[int, ...], components: int | None = None) -> None:
         super().__init__()
@@ -55,6 +64,7 @@ class Prior(nn.Module):
 class StandardNormalPrior(Prior):
     """p(z) = N(0, I); no parameters (buffers, so that it follows the model's device and dtype)."""
 
+    description = "a N(0, I) prior"
     loc: Tensor
     scale: Tensor
 
@@ -76,6 +86,7 @@ class GaussianMixturePrior(Prior):
     """
 
     default_components = 10
+    description = "a learned mixture-of-Gaussians prior"
     components: int  # never None: there is a default
 
     def __init__(self, latent_dim: int, data_shape: tuple[int, ...], components: int | None = None,
@@ -102,6 +113,8 @@ class VampPrior(Prior):
     """
 
     default_components = 500
+    needs_encoder = True
+    description = "a VampPrior"
     components: int  # never None: there is a default
 
     def __init__(self, latent_dim: int, data_shape: tuple[int, ...], components: int | None = None) -> None:

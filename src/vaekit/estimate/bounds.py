@@ -2,8 +2,8 @@
 
 `log_weights` is the core: z_k ~ q(z|x), log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x). The IWAE bound,
 the importance-sampled log p(x) (`vaekit.estimate.likelihood`), the diagnostics and the gap split are all built
-on it. The ELBO uses the same draws with the KL term analytic where `torch.distributions` has a closed form
-(lower variance), Monte-Carlo otherwise, chosen automatically.
+on it. The ELBO's KL term is analytic where `torch.distributions` has a closed form (lower variance), Monte-Carlo
+from the same draws otherwise, chosen automatically (`vaekit.distributions.kl`).
 
 Every bound returns one value per datapoint, shape [B], in nats; the training loss is `-bound.mean()` at the
 call site. Estimators take any model that honours the model protocol (`vaekit.models.protocol`).
@@ -15,7 +15,6 @@ References:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -24,7 +23,8 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from vaekit.distributions import analytic_kl
+from vaekit.distributions import kl
+from vaekit.estimate.logmeanexp import log_mean_exp
 from vaekit.models.protocol import LatentVariableModel
 
 
@@ -94,16 +94,15 @@ def elbo_with_samples(model: LatentVariableModel, x: Tensor, num_samples: int = 
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     qz_x = model.encode(x) if qz_x is None else qz_x
     pz = model.prior() if pz is None else pz
-    closed = analytic_kl(qz_x, pz) if analytic else None
-    if closed is not None:  # only E_q[log p(x|z)] is estimated
-        z = qz_x.rsample((num_samples,))  # (K, B, d)
-        reconstruction = model.decode(z).log_prob(x).mean(0)
-        kl = closed
-    else:  # both terms from the same draws: E_q[log p(x|z)] - E_q[log q(z|x) - log p(z)]
-        w = weights(model, x, num_samples, qz_x=qz_x, pz=pz)
-        z, reconstruction = w.z, w.log_px_z.mean(0)
-        kl = reconstruction - w.log_w.mean(0)
-    return ElboTerms(elbo=reconstruction - kl, reconstruction=reconstruction, kl=kl), z
+    # log q(z) where q gives it with the draw (a hierarchy's conditionals then run once); else `kl` computes it
+    # only if it needs the Monte-Carlo form.
+    if hasattr(qz_x, "rsample_and_log_prob"):
+        z, log_qz = draw(qz_x, (num_samples,))  # (K, B, d), (K, B)
+    else:
+        z, log_qz = qz_x.rsample((num_samples,)), None
+    reconstruction = model.decode(z).log_prob(x).mean(0)  # E_q[log p(x|z)]
+    divergence = kl(qz_x, pz, z, analytic=analytic, log_qz=log_qz)  # closed form, or from the same draws
+    return ElboTerms(elbo=reconstruction - divergence, reconstruction=reconstruction, kl=divergence), z
 
 
 def elbo(model: LatentVariableModel, x: Tensor, num_samples: int = 1, analytic_kl: bool = True,
@@ -136,5 +135,4 @@ def iwae_bound(model: LatentVariableModel, x: Tensor, num_samples: int, pz: Dist
     normalised importance weight. Memory grows with K*B, so for evaluation with large K use
     `vaekit.estimate.log_likelihood`, which chunks.
     """
-    log_w = weights(model, x, num_samples, pz=pz).log_w  # (K, B)
-    return torch.logsumexp(log_w, 0) - math.log(num_samples)
+    return log_mean_exp(weights(model, x, num_samples, pz=pz).log_w)  # over the K draws of log_w (K, B)

@@ -25,8 +25,12 @@ from torch.distributions import Independent, Normal
 
 from vaekit.estimate.bounds import elbo
 from vaekit.estimate.diagnostics import posterior_moments
-from vaekit.estimate.likelihood import log_likelihood
+from vaekit.estimate.likelihood import DEFAULT_MEMORY_BUDGET, log_likelihood
 from vaekit.models.protocol import LatentVariableModel, amortised, dtype_of, rows
+
+#: The per-datapoint fit's Adam steps and initial learning rate, by default (and for a model without an encoder that
+#: does not give its own `inference_steps` and `inference_lr`).
+FIT_STEPS, FIT_LR = 500, 1e-2
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,8 @@ def fit_posteriors(
     x: Tensor,
     *,
     start: tuple[Tensor, Tensor] | None = None,
-    steps: int = 500,
-    lr: float = 1e-2,
+    steps: int = FIT_STEPS,
+    lr: float = FIT_LR,
     num_samples: int = 10,
     batch_size: int = 1024,
 ) -> tuple[Tensor, Tensor]:
@@ -72,7 +76,8 @@ def fit_posteriors(
             bound to per-datapoint values (`given(y)`) is processed chunk by chunk through `rows`.
         x: data [N, *data_shape], as the model sees it.
         start: initial (loc, scale), each [N, d]; by default the moments of the model's q(z|x) (so the fit refines
-            the encoder: q* of the gap split), or N(0, I) for a model without `encode`.
+            the encoder: q* of the gap split), or N(0, I) for a model without `encode` or without an encoder
+            (`amortised` False).
         steps: Adam steps.
         lr: initial Adam learning rate on (loc, log scale), decayed linearly to zero (which averages out the
             gradient noise, so that the fit settles at the optimum).
@@ -96,7 +101,7 @@ def fit_posteriors(
                 pz = part.prior()
                 if start is not None:
                     loc0, scale0 = (s[begin:end].clone() for s in start)
-                elif isinstance(part, LatentVariableModel):
+                elif isinstance(part, LatentVariableModel) and amortised(part):
                     loc0, scale0, _ = posterior_moments(part.encode(xb))
                 else:
                     loc0 = torch.zeros(end - begin, *pz.event_shape, dtype=dtype_of(part), device=x.device)
@@ -146,13 +151,17 @@ class FixedPosteriors(torch.nn.Module):
 
 
 def with_posteriors(model: Any, x: Tensor) -> Any:
-    """`model` with q(z|x) computed once for the rows x: itself where q(z|x) is an encoder's output, else (a model
-    whose `amortised` is False, which fits q per datapoint at every `encode`) a `FixedPosteriors` holding one fit,
-    so that estimators that encode x in small chunks (`log_likelihood` with a large K) do not fit every chunk."""
+    """`model` with q(z|x) for the rows x: itself where q(z|x) is an encoder's output, else (a model whose
+    `amortised` is False: no encoder) a `FixedPosteriors` holding one per-datapoint fit of q(z|lambda_i) to each
+    row of x, from N(0, I), by the model's `inference_steps` Adam steps at its `inference_lr` (`fit_posteriors`).
+
+    This is where such a model gets q(z|x) of new data: the model sits below the estimators and runs no fit
+    itself. Estimators that encode x in small chunks (`log_likelihood` with a large K) then reuse the one fit.
+    """
     if amortised(model):
         return model
-    with torch.no_grad():
-        loc, scale, _ = posterior_moments(model.encode(x))
+    steps, lr = getattr(model, "inference_steps", FIT_STEPS), getattr(model, "inference_lr", FIT_LR)
+    loc, scale = fit_posteriors(model, x, steps=steps, lr=lr)  # from N(0, I): the model has no q(z|x) to start from
     return FixedPosteriors(model, loc, scale)
 
 
@@ -165,7 +174,8 @@ def optimal_posterior(
 
 
 def gap_split(
-    model: LatentVariableModel, x: Tensor, *, num_samples: int = 1000, steps: int = 500, lr: float = 1e-2
+    model: LatentVariableModel, x: Tensor, *, num_samples: int = 1000, steps: int = 500, lr: float = 1e-2,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> GapSplit:
     """Split each datapoint's gap into approximation and amortization parts (see the module docstring).
 
@@ -174,8 +184,9 @@ def gap_split(
         num_samples: K for log p(x) and for both ELBOs (the ELBOs average log p(x|z) over the same K samples).
         steps: Adam steps of the per-datapoint optimisation of q*.
         lr: its learning rate.
+        memory_budget: bytes of tensors one chunk of importance samples may make (`log_likelihood`).
     """
     loc, scale = fit_posteriors(model, x, steps=steps, lr=lr)
-    optimal = log_likelihood(model, x, num_samples, proposal=(loc, scale))
-    encoder = log_likelihood(model, x, num_samples)
+    optimal = log_likelihood(model, x, num_samples, proposal=(loc, scale), memory_budget=memory_budget)
+    encoder = log_likelihood(model, x, num_samples, memory_budget=memory_budget)
     return GapSplit(log_likelihood=optimal.values, elbo_optimal=optimal.elbo, elbo_encoder=encoder.elbo)

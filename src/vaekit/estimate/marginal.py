@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from vaekit.estimate.likelihood import log_likelihood, standard_error
+from vaekit.estimate.likelihood import DEFAULT_MEMORY_BUDGET, log_likelihood, standard_error
 from vaekit.models.protocol import chunks
 
 
@@ -65,7 +65,8 @@ class MarginalLogLikelihood:
 
 
 def marginal_log_likelihood(model: Any, x: Tensor, num_samples: int = 1000, batch_size: int | None = None,
-                            on_batch: Callable[[int, int], None] | None = None) -> MarginalLogLikelihood:
+                            on_batch: Callable[[int, int], None] | None = None,
+                            memory_budget: int = DEFAULT_MEMORY_BUDGET) -> MarginalLogLikelihood:
     """log p(x) of a conditional model with a label prior, by importance sampling per class (see the module).
 
     Args:
@@ -74,6 +75,7 @@ def marginal_log_likelihood(model: Any, x: Tensor, num_samples: int = 1000, batc
         x: data [N, *data_shape], as the model sees it.
         num_samples: K for each class.
         on_batch: progress callback: (datapoint-classes done, datapoints x classes).
+        memory_budget: bytes of tensors one chunk of importance samples may make (`log_likelihood`).
     """
     classes, n = model.num_classes, x.shape[0]
     with torch.no_grad():
@@ -82,7 +84,8 @@ def marginal_log_likelihood(model: Any, x: Tensor, num_samples: int = 1000, batc
     for c in range(classes):
         y = torch.full((n,), c, dtype=torch.int64, device=x.device)
         progress = None if on_batch is None else (lambda done, total, c=c: on_batch(c * total + done, classes * total))
-        result = log_likelihood(model.given(y), x, num_samples, batch_size, on_batch=progress)
+        result = log_likelihood(model.given(y), x, num_samples, batch_size, on_batch=progress,
+                                memory_budget=memory_budget)
         values.append(result.values)
         bounds.append(result.elbo + log_prior[c])
     return MarginalLogLikelihood(torch.stack(values), torch.stack(bounds), log_prior, num_samples)

@@ -14,7 +14,10 @@ stays inside the protocol: q and p may be distributions over all layers at once 
 Optional extras that estimators use where present and do without otherwise: `mean` / `stddev` on q (else they
 are estimated from samples), `log_prob_parts` and `group_sizes` on q and p (per-layer KL and active units), and
 `rsample_and_log_prob` on q (a draw and its density in one pass), `initialize(x)` on the model (data-dependent
-initialisation before training). q(z|x) need not come from a network: a model may fit it per datapoint.
+initialisation before training). q(z|x) need not come from a network: a model whose `amortised` is False keeps
+q(z|lambda_i) per training row (`at`, below) and leaves q(z|x) of other data to the estimators, which fit it per
+datapoint (`vaekit.estimate.with_posteriors`, with the model's `inference_steps` and `inference_lr` where it has
+them).
 
 Conditional model (`ConditionalModel`): `given(y)` -> the latent-variable model of x for labels y [B] (int64
 classes), p(x, z | y) = p(z) p(x|z, y) with q(z|x, y); and `num_classes`. Every estimator of a latent-variable
@@ -43,8 +46,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Categorical, Distribution
 
-from vaekit.data.batch import Batch
-from vaekit.data.splits import UNLABELLED
+from vaekit.data.batch import UNLABELLED, Batch
 from vaekit.errors import VaekitError
 
 
@@ -159,7 +161,8 @@ def latent_groups(model: LatentVariableModel) -> dict[str, int]:
 
 def amortised(model: Any) -> bool:
     """Whether q(z|x) comes from an encoder (computed per call), as opposed to being fitted to each datapoint by
-    gradient ascent at every `encode` (a model whose `amortised` attribute is False: no encoder)."""
+    gradient ascent (a model whose `amortised` attribute is False: no encoder; `vaekit.estimate.with_posteriors`
+    makes the fit)."""
     return bool(getattr(model, "amortised", True))
 
 

@@ -4,12 +4,13 @@
     encoder, decoder `vaekit.networks.NETWORKS` (mlp, conv)
     observation      `vaekit.distributions.OBSERVATIONS` (bernoulli, gaussian, gaussian-fixed, ...)
 
-q(z|x) is amortised by an encoder network (`encoder="network"`, the default), or not (`encoder="none"`): the
-seed's q(z|lambda_i), a table of (loc, scale) per training row learned with the decoder (`at(index)` is the model
-for those rows), and for any other x a fit of lambda by gradient ascent on its ELBO (`encode`, through
-`vaekit.estimate.fit_posteriors`). The generative model p(z) p(x|z) and its options are the same either way, which
-is why this is a field of the VAE's config rather than another kind: `--encoder none` combines with every prior
-but the VampPrior (built from the encoder), likelihood and network, and the two runs differ in q alone.
+q(z|x) is amortised by an encoder network (`encoder="network"`, the default), or not (`encoder="none"`): the seed's
+q(z|lambda_i), a table of (loc, scale) per training row learned with the decoder (`at(index)` is the model for those
+rows). For any other x, q(z|x) is a fit of lambda by gradient ascent on its ELBO, which the estimators make
+(`vaekit.estimate.with_posteriors`, with this model's `inference_steps` and `inference_lr`): estimators sit above
+models, so the model itself never runs one. The generative model p(z) p(x|z) and its options are the same either
+way, which is why this is a field of the VAE's config rather than another kind: `--encoder none` combines with every
+prior but the VampPrior (built from the encoder), likelihood and network, and the two runs differ in q alone.
 
 References: Kingma & Welling 2014 (Auto-Encoding Variational Bayes); Rezende, Mohamed & Wierstra 2014;
 Tomczak & Welling 2018 (VampPrior).
@@ -18,19 +19,29 @@ Tomczak & Welling 2018 (VampPrior).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Distribution, Independent, Normal
+from torch.distributions import Distribution
 
 from vaekit.config import check, option
-from vaekit.distributions import OBSERVATIONS, PRIORS, Observation, diagonal_gaussian
-from vaekit.models.protocol import dtype_of
+from vaekit.distributions import OBSERVATIONS, PRIORS, Observation, Prior, diagonal_gaussian
+from vaekit.errors import VaekitError
 from vaekit.models.registry import MODELS
 from vaekit.networks import NETWORKS, build
 
 ENCODERS = ("network", "none")
+
+
+def _needs_scale(kind: str) -> Callable[[type[Observation]], bool]:
+    """Whether an observation family reads this scale setting (`Observation.needs_scale`)."""
+    return lambda family: family.needs_scale == kind
+
+
+def _has_components(prior: type[Prior]) -> bool:
+    return prior.default_components is not None
 
 
 @dataclass
@@ -39,12 +50,13 @@ class ObservationConfig:
 
     data_shape: tuple[int, ...] = option((1, 8, 8), cli=False)
     likelihood: str = option("bernoulli", "observation model p(x|z)", choices=OBSERVATIONS.names)
-    # Only used by gaussian-fixed: the observation noise, in data units (data scaled to [0, 1]).
+    # Read by the families whose needs_scale is "fixed" (gaussian-fixed): the noise, in data units (data in [0, 1]).
     fixed_scale: float = option(0.1, "sigma of the gaussian-fixed likelihood", minimum=1e-12,
-                                when=("likelihood", ("gaussian-fixed",)))
-    # Keeps the learned Gaussian's density bounded (it would diverge on constant pixels otherwise).
+                                when=("likelihood", lambda: OBSERVATIONS.names_where(_needs_scale("fixed"))))
+    # Read by the families whose needs_scale is "floor" (gaussian): keeps a learned Gaussian's density bounded (it
+    # would diverge on constant pixels otherwise).
     obs_min_scale: float = option(1e-3, "floor on the gaussian likelihood's sigma", minimum=1e-12,
-                                  when=("likelihood", ("gaussian",)))
+                                  when=("likelihood", lambda: OBSERVATIONS.names_where(_needs_scale("floor"))))
 
     def __post_init__(self) -> None:
         check(self)
@@ -73,10 +85,11 @@ class VAEConfig(LatentModelConfig):
     latent_dim: int = option(8, "dimension d of z", minimum=1)
     hidden: tuple[int, ...] = option((512,), "hidden layer widths (encoder order)", minimum=1)
     prior: str = option("normal", "prior p(z)", choices=PRIORS.names, group="prior")
-    prior_components: int | None = option(None, "C: mixture components or VampPrior pseudo-inputs (default 10 / 500)",
-                                          minimum=1, group="prior", when=("prior", ("mixture", "vamp")))
+    prior_components: int | None = option(None, "C: the prior's components (mixture components, VampPrior "
+                                          "pseudo-inputs; default: the prior's own)", minimum=1, group="prior",
+                                          when=("prior", lambda: PRIORS.names_where(_has_components)))
     # none: the seed's q(z|lambda_i), one (loc, scale) per training row, learned with the decoder; q(z|x) of any
-    # other x is fitted by gradient ascent on its ELBO (vaekit.estimate.fit_posteriors).
+    # other x is fitted by gradient ascent on its ELBO (vaekit.estimate.with_posteriors).
     encoder: str = option("network", "q(z|x): an encoder network (amortised), or none: per-datapoint parameters "
                           "lambda_i of the training rows, fitted by gradient ascent for other data",
                           choices=ENCODERS, group="inference")
@@ -94,14 +107,14 @@ class VAEConfig(LatentModelConfig):
         super().__post_init__()
         if self.encoder == "none" and self.num_rows is None:
             raise ValueError("encoder 'none' keeps parameters per training row: num_rows must be given")
-        if self.encoder == "none" and self.prior == "vamp":
-            raise ValueError("the VampPrior is built from the encoder network; with --encoder none use --prior "
-                             "normal or mixture")
+        if self.encoder == "none" and PRIORS[self.prior].needs_encoder:
+            others = " or ".join(PRIORS.names_where(lambda c: not c.needs_encoder))
+            raise ValueError(f"{PRIORS[self.prior].describe()} ({self.prior}) is built from the encoder network; with "
+                             f"--encoder none use --prior {others}")
 
     def describe(self) -> str:
         """One sentence, plain text: what this model is."""
-        prior = {"normal": "a N(0, I) prior", "mixture": "a learned mixture-of-Gaussians prior",
-                 "vamp": "a VampPrior"}.get(self.prior, f"a {self.prior} prior")
+        prior = PRIORS[self.prior].describe()
         components = f" ({self.prior_components} components)" if self.prior_components else ""
         inference = (f", q(z|lambda_i) per training row (no encoder; other data fitted in {self.inference_steps} "
                      "steps)" if self.encoder == "none" else "")
@@ -159,20 +172,26 @@ class VAE(nn.Module):
         """p(z): batch shape [], event shape [latent_dim]."""
         return self.prior_module(self.encode)
 
+    @property
+    def inference_steps(self) -> int:
+        """Adam steps of the per-datapoint fit of q(z|x) for data outside the training rows (without an encoder)."""
+        return self.config.inference_steps
+
+    @property
+    def inference_lr(self) -> float:
+        """The initial learning rate of that fit."""
+        return self.config.inference_lr
+
     def encode(self, x: Tensor) -> Distribution:
         """q(z|x) = N(loc(x), diag(scale(x)^2)): batch [B], event [latent_dim]; scale = softplus + min_scale.
 
-        Without an encoder (`encoder="none"`), loc and scale are fitted to each row of x by `inference_steps` steps
-        of gradient ascent on its ELBO from N(0, I) (`vaekit.estimate.fit_posteriors`): slow, and a fresh fit (with
-        fresh draws) at every call. The training rows' own q(z|lambda_i) are `at(index)`.
+        Without an encoder (`encoder="none"`) there is no q(z|x) to compute: the training rows' own q(z|lambda_i)
+        are `at(index)`, and `vaekit.estimate.with_posteriors(model, x)` fits one to any other x (raises
+        `VaekitError` naming both).
         """
         if self.encoder is None:
-            from vaekit.estimate.local import fit_posteriors  # estimators sit above models; imported at call time
-
-            start = torch.zeros(x.shape[0], self.latent_dim, dtype=dtype_of(self), device=x.device)
-            loc, scale = fit_posteriors(self, x, start=(start, torch.ones_like(start)), steps=self.config.inference_steps,
-                                        lr=self.config.inference_lr)
-            return Independent(Normal(loc, scale), 1)
+            raise VaekitError("this VAE has no encoder (--encoder none): its q(z|x) of the training rows is "
+                              "model.at(index), and vaekit.estimate.with_posteriors(model, x) fits one to other data")
         return self.posterior(self.encoder(x))
 
     def parameter_groups(self) -> list[dict]:

@@ -14,7 +14,7 @@ from vaekit.objectives.elbo import ELBO, ELBOConfig
 from vaekit.objectives.iwae import IWAE, IWAEConfig
 from vaekit.objectives.likelihood import Likelihood, LikelihoodConfig
 from vaekit.objectives.m2 import M2Objective, M2ObjectiveConfig
-from vaekit.objectives.registry import OBJECTIVES, LatentVariableObjective, Loss, Objective
+from vaekit.objectives.registry import OBJECTIVES, LatentVariableObjective, Loss, Objective, label
 
 
 def build_objective(name: str = "elbo", config: Any = None, source: Source | None = None) -> Objective:
@@ -29,4 +29,4 @@ def build_objective(name: str = "elbo", config: Any = None, source: Source | Non
 
 
 __all__ = ["ELBO", "IWAE", "OBJECTIVES", "ELBOConfig", "IWAEConfig", "LatentVariableObjective", "Likelihood",
-           "LikelihoodConfig", "Loss", "M2Objective", "M2ObjectiveConfig", "Objective", "build_objective"]
+           "LikelihoodConfig", "Loss", "M2Objective", "M2ObjectiveConfig", "Objective", "build_objective", "label"]

@@ -19,6 +19,7 @@ References:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from vaekit.config import check, option
 from vaekit.data.batch import Batch
@@ -49,6 +50,9 @@ class ELBO(LatentVariableObjective):
     """Maximise the ELBO (optionally weighted, warmed up, or with free bits); see the module docstring."""
 
     Config = ELBOConfig
+    figure_label = "ELBO"
+    # The plain ELBO's terms, which validation also reports for every latent-variable model, whatever the objective.
+    term_labels: ClassVar[dict[str, str]] = {"reconstruction": "Reconstruction term", "kl": "KL(q(z|x) || p(z))"}
 
     def beta(self, progress: float) -> float:
         """beta_t at `progress` epochs."""

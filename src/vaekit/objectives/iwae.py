@@ -9,8 +9,8 @@ validation L_K (the figure this objective trains); evaluation always reports the
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -18,6 +18,7 @@ from torch import Tensor
 from vaekit.config import check, option
 from vaekit.data.batch import Batch
 from vaekit.estimate.bounds import weights
+from vaekit.estimate.logmeanexp import log_mean_exp
 from vaekit.models.protocol import LatentVariableModel, for_batch
 from vaekit.objectives.registry import OBJECTIVES, LatentVariableObjective, Loss
 
@@ -34,18 +35,23 @@ class IWAEConfig:
 
 @OBJECTIVES.register("iwae")
 class IWAE(LatentVariableObjective):
-    """Maximise the IWAE bound L_K; terms: `iwae_bound`, and the ELBO's terms estimated from the same draws."""
+    """Maximise the IWAE bound L_K; terms: `iwae_bound`, and the ELBO's terms estimated from the same draws, named
+    for what they are: `mc_elbo` = mean_k log w_k and `mc_kl` = `reconstruction` - `mc_elbo`, both Monte-Carlo
+    (the ELBO objective's `elbo` and `kl` use the closed-form KL where there is one)."""
 
     Config = IWAEConfig
     validation_figure = "iwae_bound"
+    figure_label = "IWAE bound"
+    term_labels: ClassVar[dict[str, str]] = {"mc_elbo": "ELBO (Monte-Carlo, the IWAE draws)",
+                                             "mc_kl": "KL (Monte-Carlo, the IWAE draws)"}
 
     def __call__(self, model: LatentVariableModel, batch: Batch, progress: float) -> Loss:
-        k = self.config.iw_samples
-        w = weights(for_batch(model, batch), batch.x, k)  # (K, B) each
-        bound = torch.logsumexp(w.log_w, 0) - math.log(k)
-        elbo = w.log_w.mean(0)
+        w = weights(for_batch(model, batch), batch.x, self.config.iw_samples)  # (K, B) each
+        bound = log_mean_exp(w.log_w)
+        mc_elbo = w.log_w.mean(0)  # the ELBO of the same K draws: Monte-Carlo in both of its terms
         reconstruction = w.log_px_z.mean(0)
-        terms = {"iwae_bound": bound, "elbo": elbo, "reconstruction": reconstruction, "kl": reconstruction - elbo}
+        terms = {"iwae_bound": bound, "mc_elbo": mc_elbo, "reconstruction": reconstruction,
+                 "mc_kl": reconstruction - mc_elbo}
         return Loss(-bound.mean(), terms)
 
     def describe(self) -> str:
@@ -54,4 +60,4 @@ class IWAE(LatentVariableObjective):
     @torch.no_grad()
     def validate(self, model: LatentVariableModel, batch: Batch) -> Tensor:
         w = weights(for_batch(model, batch), batch.x, self.config.iw_samples, reparameterized=False)
-        return torch.logsumexp(w.log_w, 0) - math.log(self.config.iw_samples)
+        return log_mean_exp(w.log_w)

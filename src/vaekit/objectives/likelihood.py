@@ -53,6 +53,7 @@ class Likelihood(Objective):
 
     Config = LikelihoodConfig
     validation_figure = "log_likelihood"
+    figure_label = "log-likelihood"
 
     def __call__(self, model: Any, batch: Batch, progress: float) -> Loss:
         log_p = log_probability(model, batch)

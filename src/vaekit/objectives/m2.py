@@ -21,14 +21,13 @@ row with its label ignored: a lower bound on log p(x) that needs no validation l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from vaekit.config import check, option
-from vaekit.data.batch import Batch
-from vaekit.data.splits import UNLABELLED
+from vaekit.data.batch import UNLABELLED, Batch
 from vaekit.errors import VaekitError
 from vaekit.estimate.bounds import elbo
 from vaekit.objectives.registry import OBJECTIVES, Loss, Objective
@@ -65,6 +64,8 @@ class M2Objective(Objective):
 
     Config = M2ObjectiveConfig
     validation_figure = "unlabelled_bound"
+    figure_label = "unlabelled bound U(x)"
+    term_labels: ClassVar[dict[str, str]] = {"bound": "bound L or U", "objective": "objective"}
 
     def __init__(self, config: M2ObjectiveConfig) -> None:
         super().__init__(config)

@@ -35,6 +35,10 @@ class Objective:
     name: ClassVar[str]
     Config: ClassVar[type]
     validation_figure: ClassVar[str] = "elbo"
+    #: The validation figure as pictures and messages name it ("IWAE bound"); default: its name with spaces.
+    figure_label: ClassVar[str] = ""
+    #: The other per-datapoint terms it logs, as pictures name them (see `label`).
+    term_labels: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -88,3 +92,16 @@ class LatentVariableObjective(Objective):
 
 #: name -> objective class.
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")
+
+
+def label(name: str) -> str:
+    """What pictures and messages call the figure `name` (a metrics.jsonl key without `train_`/`valid_` and
+    `_nats`): the label the objective that logs it declares (`figure_label`, `term_labels`), else the name with
+    spaces. The one home of these labels: the command line's summary, the report's curves and the comparison page
+    all read them here."""
+    for cls in OBJECTIVES.values():
+        if name == cls.validation_figure and cls.figure_label:
+            return cls.figure_label
+        if name in cls.term_labels:
+            return cls.term_labels[name]
+    return name.replace("_", " ")

@@ -269,8 +269,8 @@ def training_curves(history: Sequence[Mapping[str, float]], path: PathLike,
                 label = "train" if split == "train" else "validation"
                 ax.plot(ex, vy, style, marker="o" if len(pts) < 20 else None, markersize=3, label=label)
                 drawn = True
-        if drawn:
-            ax.legend(fontsize=8)
+        if drawn:  # a fixed place: loc='best' searches every point, slowly (and warns) on long runs
+            ax.legend(fontsize=8, loc="lower right")
         else:
             ax.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=ax.transAxes, color="0.5")
         ax.set_title(name, fontsize=10)
@@ -311,7 +311,7 @@ def histogram(values, path: PathLike, *, xlabel: str, title: str, bins: int | No
     ax = fig.add_subplot()
     ax.hist(v, bins=edges, color="C0", alpha=0.8)  # type: ignore[arg-type]  # the stub omits arrays; bins takes one
     ax.axvline(mean, color="C3", linewidth=2, label=f"mean {mean:.4g}")
-    ax.legend()
+    ax.legend(loc="upper left")  # not 'best': it searches every bar, slowly (and warns) on large arrays
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"count (of {v.size})")
     ax.set_title(title)

@@ -47,8 +47,8 @@ def overlaid_curves(panels: Mapping[str, Mapping[str, Sequence[tuple[float, floa
             xs, ys = zip(*finite)
             ax.plot(xs, ys, _STYLES[k % len(_STYLES)], color=f"C{k % 10}", label=label,
                     marker="o" if len(finite) < 20 else None, markersize=3)
-        if ax.lines:
-            ax.legend(fontsize=8)
+        if ax.lines:  # a fixed place: loc='best' searches every point, slowly (and warns) on long runs
+            ax.legend(fontsize=8, loc="lower right")
         else:
             ax.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=ax.transAxes, color="0.5")
         ax.set_title(title, fontsize=10)

@@ -19,6 +19,7 @@ from vaekit import plots
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write
 from vaekit.models import LatentVariableModel, generate, generates
+from vaekit.objectives import label
 from vaekit.report.markup import _e, _fmt, _page
 from vaekit.report.page import REPORT
 from vaekit.runs import open_run
@@ -93,8 +94,8 @@ def _curves(comparison: Comparison, names: list[str], folder: Path) -> str:
     panels = {}
     for key in [*figures, "train_elbo_nats"]:
         title = ("validation " if key.startswith("valid_") else "training ") + \
-            key.removeprefix("valid_").removeprefix("train_").removesuffix("_nats").replace("_", " ")
-        panels[title.replace("elbo", "ELBO").replace("iwae bound", "IWAE bound")] = {
+            label(key.removeprefix("valid_").removeprefix("train_").removesuffix("_nats"))
+        panels[title] = {
             name: [(row["epoch"], row[key]) for row in run.history
                    if isinstance(row.get(key), (int, float)) and isinstance(row.get("epoch"), (int, float))]
             for name, run in zip(names, comparison.runs)}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from vaekit import __version__
 from vaekit.report.pictures import Picture
+from vaekit.version import __version__
 
 _CSS = """
 :root { color-scheme: light; --fg: #1d1f23; --muted: #5d6470; --line: #d9dce1; --box: #f5f6f8; --accent: #2456a6; }

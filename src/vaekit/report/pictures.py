@@ -40,6 +40,7 @@ from vaekit.models import (
     latent_groups,
     rows,
 )
+from vaekit.objectives import label
 from vaekit.runs import Run, open_run
 from vaekit.train.state import METRICS
 
@@ -180,16 +181,21 @@ def _image_pictures(run: Run, view: Any | None, x: Tensor, y: Tensor | None, sum
     if latent is not None:
         pictures.append(latent)
     if not conditional and latent_dim(view) == 2 and len(latent_groups(view)) == 1:
-        g = MANIFOLD_SIDE
-        q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, g))
-        z2, z1 = torch.meshgrid(q.flip(0), q, indexing="ij")  # rows: z2 from high (top) to low
-        grid = torch.stack([z1, z2], -1).reshape(g * g, 2)
-        pictures.append(Picture(
-            plots.manifold(_decoded(view, grid, show, shape), folder / "manifold.png"),
-            f"The decoded manifold: means of p(x|z) on a {g} x {g} grid at the prior's 5% ... 95% quantiles "
-            "(z1 left to right, z2 bottom to top); intensities in [0, 1].",
-        ))
+        pictures.append(_manifold(view, show, folder, shape))
     return pictures
+
+
+def _manifold(model: Any, show: Show, folder: Path, shape: tuple[int, ...]) -> Picture:
+    """A two-dimensional latent space decoded on a grid at the prior's quantiles."""
+    g = MANIFOLD_SIDE
+    q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, g))
+    z2, z1 = torch.meshgrid(q.flip(0), q, indexing="ij")  # rows: z2 from high (top) to low
+    grid = torch.stack([z1, z2], -1).reshape(g * g, 2)
+    return Picture(
+        plots.manifold(_decoded(model, grid, show, shape), folder / "manifold.png"),
+        f"The decoded manifold: means of p(x|z) on a {g} x {g} grid at the prior's 5% ... 95% quantiles "
+        "(z1 left to right, z2 bottom to top); intensities in [0, 1].",
+    )
 
 
 def _traversals(model: Any, summary: Summary, show: Show, folder: Path, shape: tuple[int, ...]) -> Picture:
@@ -274,11 +280,6 @@ def _history(run_path: Path) -> tuple[list[dict], str]:
     return rows, "" if rows else f"{METRICS} holds no epochs yet."
 
 
-_CURVE_TITLES = {"elbo": "ELBO", "reconstruction": "Reconstruction term", "kl": "KL(q(z|x) || p(z))",
-                 "iwae_bound": "IWAE bound", "log_likelihood": "log-likelihood", "bound": "bound L or U",
-                 "unlabelled_bound": "unlabelled bound U(x)", "objective": "objective"}
-
-
 def _curves(history: list[dict], folder: Path) -> Picture:
     # plots.training_curves takes the keys without the units suffix that metrics.jsonl carries.
     renamed = [{k.removesuffix("_nats"): v for k, v in row.items()} for row in history]
@@ -288,7 +289,7 @@ def _curves(history: list[dict], folder: Path) -> Picture:
             name = key.removeprefix("train_").removeprefix("valid_")
             if key.startswith(("train_", "valid_")) and name not in recorded and name != "active_units":
                 recorded.append(name)
-    panels = [(name, _CURVE_TITLES.get(name, name.replace("_", " "))) for name in recorded][:4]
+    panels = [(name, label(name)) for name in recorded][:4]
     names = ", ".join(title for _, title in panels)
     return Picture(plots.training_curves(renamed, folder / "training_curves.png", panels or [("elbo", "ELBO")]),
                    f"{names} per epoch ({len(history)} epochs), train (solid) and validation (dashed), in nats per "

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from vaekit.errors import RunError
 from vaekit.estimate import Summary
-from vaekit.files import read_json
 from vaekit.models import ConditionalModel
 from vaekit.report.markup import _e, _figure, _fmt, _head, _kv, _num, _table
 from vaekit.report.pictures import Picture
 from vaekit.runs import Run
+from vaekit.serialized import read_json
 
 EVALUATION = "evaluation.json"  # written by `vaekit evaluate RUN`
 

@@ -21,7 +21,7 @@ import torch
 
 from vaekit.config import to_dict
 from vaekit.errors import RunError
-from vaekit.models import MODELS, latent_dim_of
+from vaekit.models import latent_dim_of
 from vaekit.runs import read_config
 from vaekit.train.state import CONFIG, METRICS
 
@@ -139,9 +139,11 @@ def read_run(path: str | Path) -> RunFigures:
     path = Path(path)
     if not path.is_dir():
         raise RunError(f"{path}: no such run directory")
-    config, kind, model_config, data_config, train_config, objective, pipeline = read_config(path / CONFIG)
+    config, spec, pipeline = read_config(path / CONFIG)
+    kind, model_config, objective = spec.kind, spec.model_config, spec.objective
+    data_config, train_config = spec.data_config, spec.train_config
     with torch.random.fork_rng(devices=[]):  # building the model draws initial weights
-        model = MODELS[kind](model_config)
+        model = spec.build_model()
     history, problem = _history(path)
     evaluation, log_likelihoods, eval_problem = _evaluation(path)
     best_by = config.get("best_by", "valid_elbo_nats")

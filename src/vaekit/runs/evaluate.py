@@ -29,6 +29,7 @@ from vaekit.data.pipeline import Pipeline
 from vaekit.errors import VaekitError
 from vaekit.estimate import (
     CALIBRATION_BINS,
+    DEFAULT_MEMORY_BUDGET,
     LogLikelihood,
     Summary,
     bits_per_dim,
@@ -87,6 +88,7 @@ def evaluate_run(
     seed: int = 0,
     labelled_rows: int | None = None,
     label_seed: int = 0,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> dict:
     """The figures of `vaekit evaluate` for one split of a run's data, as one JSON-ready dict (see the module).
 
@@ -114,15 +116,13 @@ def evaluate_run(
             run, split and K give the same figures.
         labelled_rows, label_seed: the probe uses only this many training labels, balanced across classes and
             chosen with `label_seed` as `--labelled` chooses them (default: the run's own labelled rows).
+        memory_budget: bytes of tensors one chunk of importance samples may make (`vaekit.estimate.plan_chunks`).
     """
     torch_device = resolve_device(device)  # before any work: a device vaekit cannot run on is refused
     if baselines and split != "test":  # they are fitted on train and choose their settings on valid
         raise VaekitError(f"--baselines scores the test split, and this evaluation is of the {split} split; drop "
                           "--baselines or --split")
-    data_config = run.data_config
-    if labelled_rows is not None:
-        data_config = dataclasses.replace(data_config, labelled=labelled_rows, label_seed=label_seed)
-    splits = vdata.load_data(data_config) if labelled_rows is not None else run.load_splits()
+    splits = _splits(run, labelled_rows, label_seed)
     x = run.pipeline.fixed(getattr(splits, f"x_{split}")[:limit], split).to(torch_device)
     y = getattr(splits, f"y_{split}")
     y = None if y is None else y[:limit].to(torch_device)
@@ -144,14 +144,15 @@ def evaluate_run(
             figures.update(_classification(model, x, y, figures["per_datapoint"]))
         view = latent_view(model, x, y, training_rows=split == "train")
         if isinstance(model, ConditionalModel) and hasattr(model, "label_prior"):
-            figures.update(_marginal(model, x, y, view, num_samples, on_batch, offset, figures["per_datapoint"]))
+            figures.update(_marginal(model, x, y, view, num_samples, on_batch, offset, figures["per_datapoint"],
+                                     memory_budget))
         elif view is not None:
-            figures.update(_latent(view, x, num_samples, on_batch, offset, figures["per_datapoint"]))
+            figures.update(_latent(view, x, num_samples, on_batch, offset, figures["per_datapoint"], memory_budget))
             figures["conditioned_on_labels"] = isinstance(model, ConditionalModel)
         elif isinstance(model, DensityModel):
             figures.update(_exact(model, x, offset, figures["per_datapoint"]))
         if gap_points and view is not None:
-            figures.update(_gap_split(view, x, num_samples, gap_points, gap_steps, offset))
+            figures.update(_gap_split(view, x, num_samples, gap_points, gap_steps, offset, memory_budget))
     if "log_likelihood" in figures:
         figures["bits_per_dim"] = bits_per_dim(figures["log_likelihood"], num_dims) if discrete else None
     if probe:
@@ -159,6 +160,13 @@ def evaluate_run(
     if baselines:
         figures["baselines"] = baseline_rows(splits, run.pipeline, seed=run.data_config.split_seed, limit=limit)
     return figures
+
+
+def _splits(run: Run, labelled_rows: int | None, label_seed: int) -> vdata.Splits:
+    """The run's splits; with `labelled_rows`, only that many training labels, kept as `--labelled` keeps them."""
+    if labelled_rows is None:
+        return run.load_splits()
+    return vdata.load_data(dataclasses.replace(run.data_config, labelled=labelled_rows, label_seed=label_seed))
 
 
 def _stderr(values: Tensor) -> float | None:
@@ -211,9 +219,9 @@ def _importance_figures(ll: LogLikelihood, offset: float, per_datapoint: dict) -
 
 
 def _latent(view: Any, x: Tensor, num_samples: int, on_batch: Callable | None, offset: float,
-            per_datapoint: dict) -> dict:
+            per_datapoint: dict, memory_budget: int) -> dict:
     diagnostics, summary = _diagnostics(view, x)
-    ll = log_likelihood(view, x, num_samples, on_batch=on_batch)
+    ll = log_likelihood(view, x, num_samples, on_batch=on_batch, memory_budget=memory_budget)
     figures = _importance_figures(ll, offset, per_datapoint)
     figures.update(diagnostics)
     figures["reconstruction"] = float(ll.elbo.mean()) + summary.kl + offset
@@ -222,8 +230,8 @@ def _latent(view: Any, x: Tensor, num_samples: int, on_batch: Callable | None, o
 
 
 def _marginal(model: Any, x: Tensor, y: Tensor | None, view: Any | None, num_samples: int,
-              on_batch: Callable | None, offset: float, per_datapoint: dict) -> dict:
-    result = marginal_log_likelihood(model, x, num_samples, on_batch=on_batch)
+              on_batch: Callable | None, offset: float, per_datapoint: dict, memory_budget: int) -> dict:
+    result = marginal_log_likelihood(model, x, num_samples, on_batch=on_batch, memory_budget=memory_budget)
     values = result.values + offset
     per_datapoint["log_likelihood"] = values.tolist()
     figures: dict = {
@@ -259,9 +267,10 @@ def _exact(model: Any, x: Tensor, offset: float, per_datapoint: dict) -> dict:
     }
 
 
-def _gap_split(view: Any, x: Tensor, num_samples: int, gap_points: int, gap_steps: int, offset: float) -> dict:
+def _gap_split(view: Any, x: Tensor, num_samples: int, gap_points: int, gap_steps: int, offset: float,
+               memory_budget: int) -> dict:
     n = int(min(gap_points, len(x)))
-    parts = gap_split(rows(view, 0, n), x[:n], num_samples=num_samples, steps=gap_steps)
+    parts = gap_split(rows(view, 0, n), x[:n], num_samples=num_samples, steps=gap_steps, memory_budget=memory_budget)
     return {
         "gap_points": n,
         "gap_steps": gap_steps,

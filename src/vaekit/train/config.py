@@ -13,7 +13,7 @@ from vaekit.data.pipeline import BINARIZE
 from vaekit.errors import DataError
 
 PRECISIONS = ("fp32", "bf16")
-SCHEDULES = ("constant", "cosine", "exponential")
+SCHEDULES = ("constant", "cosine", "exponential", "step")
 GRADIENTS = ("auto", "derived", "autograd")
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -32,11 +32,15 @@ class TrainConfig:
                                  "0: off)", minimum=0)
     # A schedule is a function of the training progress alone (epochs, fractional), so resume needs no state.
     lr_schedule: str = option("constant", "learning rate over training: constant, cosine (down to --lr-final by the "
-                              "last epoch) or exponential (x --lr-decay per epoch)", choices=SCHEDULES)
+                              "last epoch), exponential (x --lr-decay per epoch) or step (x --lr-decay every "
+                              "--lr-step-epochs epochs)", choices=SCHEDULES)
     lr_final: float = option(1e-5, "the cosine schedule's last learning rate", minimum=0,
                              when=("lr_schedule", ("cosine",)))
-    lr_decay: float = option(0.99, "the exponential schedule's factor per epoch", minimum=0, maximum=1,
-                             when=("lr_schedule", ("exponential",)))
+    lr_decay: float = option(0.99, "the factor of the exponential schedule (per epoch) or of the step schedule "
+                             "(per --lr-step-epochs epochs)", minimum=0, maximum=1,
+                             when=("lr_schedule", ("exponential", "step")))
+    lr_step_epochs: int = option(30, "the step schedule's epochs between two decays", minimum=1,
+                                 when=("lr_schedule", ("step",)))
     # Evaluating an exponential moving average of the weights is a cheap, reliable gain in log p(x).
     ema_decay: float = option(0.0, "exponential moving average of the weights, validated and saved (0: off; "
                               "0.999 is typical)", minimum=0, maximum=0.999999)
@@ -75,6 +79,8 @@ def learning_rate(config: TrainConfig, progress: float) -> float:
         return config.lr_final + (config.lr - config.lr_final) * 0.5 * (1 + math.cos(math.pi * done))
     if config.lr_schedule == "exponential":
         return config.lr * config.lr_decay**progress
+    if config.lr_schedule == "step":
+        return config.lr * config.lr_decay ** math.floor(progress / config.lr_step_epochs + 1e-9)
     return config.lr
 
 

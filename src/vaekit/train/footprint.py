@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from vaekit.errors import VaekitError
-from vaekit.limits import ensure_fits
+from vaekit.limits import ensure_fits, tensor_bytes
 
 #: An integer setting at least this large (a width, a number of draws, a batch) makes the estimate run one step
 #: on meta tensors; below it the parameters dominate and are counted alone (the dry run costs seconds of imports).
@@ -62,25 +62,13 @@ def _large(*configs: Any, extra: tuple[int, ...] = ()) -> bool:
 def dry_run_bytes(run: Callable[[], object]) -> int | None:
     """Bytes of every tensor that `run` makes on meta tensors (an upper bound on what it holds at once), or None
     where it cannot run there."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_leaves
-
     from vaekit.distributions import unchecked
 
-    class Count(TorchDispatchMode):
-        total = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            Count.total += sum(t.numel() * t.element_size() for t in tree_leaves(out) if isinstance(t, torch.Tensor))
-            return out
-
     try:
-        with unchecked(), Count():
-            run()
+        with unchecked():
+            return tensor_bytes(run)
     except (RuntimeError, NotImplementedError, TypeError, ValueError, IndexError):
         return None
-    return Count.total
 
 
 def check_model(kind: str, config: Any, what: str, error: type[VaekitError] = VaekitError) -> None:

@@ -22,21 +22,21 @@ import math
 import os
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
 
 import torch
 from torch import Tensor, nn
 
-from vaekit import __version__
 from vaekit.errors import VaekitError
 from vaekit.models import LatentVariableModel, generate, generates
+from vaekit.registry import Registry
+from vaekit.version import __version__
 
 #: metrics.jsonl keys that are timings, shown under "time/" in TensorBoard.
 TIMINGS = ("train_seconds", "epoch_seconds", "images_per_second")
-#: What `--log` accepts.
-TRACKERS = ("tensorboard", "mlflow")
 
 
 class Logger(Protocol):
@@ -341,20 +341,41 @@ def _milliseconds() -> int:
     return int(time.time() * 1000)
 
 
+@dataclass(frozen=True)
+class TrackerSettings:
+    """What a tracker may be made from: the run directory (None: training keeps none) and the MLflow options."""
+
+    run_dir: Path | None
+    mlflow_uri: str | None = None
+    mlflow_experiment: str | None = None
+
+
+#: What `--log` accepts: tracker name -> a function making its logger. A new tracker is one registered function.
+TRACKERS: Registry[Callable[[TrackerSettings], Logger]] = Registry("tracker")
+
+
+@TRACKERS.register("tensorboard")
+def _tensorboard(settings: TrackerSettings) -> Logger:
+    if settings.run_dir is None:
+        raise VaekitError("--log tensorboard writes into the run directory; give one with --out")
+    return TensorBoardLogger(settings.run_dir / "tensorboard")
+
+
+@TRACKERS.register("mlflow")
+def _mlflow(settings: TrackerSettings) -> Logger:
+    return MLflowLogger(settings.run_dir, settings.mlflow_uri, settings.mlflow_experiment)
+
+
 def make_loggers(names: Sequence[str], run_dir: Path | None, *, mlflow_uri: str | None = None,
                  mlflow_experiment: str | None = None) -> list[Logger]:
-    """The loggers `--log` names (each once): TensorBoard events in RUN/tensorboard, MLflow as `MLflowLogger`."""
-    loggers: list[Logger] = []
-    for name in dict.fromkeys(names):
-        if name == "tensorboard":
-            if run_dir is None:
-                raise VaekitError("--log tensorboard writes into the run directory; give one with --out")
-            loggers.append(TensorBoardLogger(run_dir / "tensorboard"))
-        elif name == "mlflow":
-            loggers.append(MLflowLogger(run_dir, mlflow_uri, mlflow_experiment))
-        else:
-            raise VaekitError(f"--log {name}: not a tracker; choose from {', '.join(TRACKERS)}")
-    return loggers
+    """The loggers `--log` names (each once, from `TRACKERS`): TensorBoard events in RUN/tensorboard, MLflow as
+    `MLflowLogger`."""
+    settings = TrackerSettings(run_dir, mlflow_uri, mlflow_experiment)
+    for name in names:
+        if name not in TRACKERS:
+            raise VaekitError(f"--log {name}: not a tracker; choose from {', '.join(TRACKERS.names())}")
+    return [TRACKERS[name](settings) for name in dict.fromkeys(names)]
 
 
-__all__ = ["TRACKERS", "Logger", "MLflowLogger", "TensorBoardLogger", "flatten", "make_loggers", "sample_grid"]
+__all__ = ["TRACKERS", "Logger", "MLflowLogger", "TensorBoardLogger", "TrackerSettings", "flatten", "make_loggers",
+           "sample_grid"]

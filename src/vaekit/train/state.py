@@ -32,17 +32,12 @@ from torch import nn
 
 from vaekit.config import Source, check, option, validate
 from vaekit.errors import FileError, RunError
-from vaekit.files import (
-    LOCK,
-    atomic_write,
+from vaekit.files import LOCK, atomic_write, is_temp_name, open_regular, remove, remove_stale_temps
+from vaekit.serialized import (
     check_tensors,
-    is_temp_name,
     load_tensors,
-    open_regular,
     read_json,
     read_tensors,
-    remove,
-    remove_stale_temps,
     save_tensors,
     tensors_metadata,
     tensors_to_bytes,

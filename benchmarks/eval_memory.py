@@ -1,0 +1,96 @@
+"""Issue 19: `vaekit evaluate` at K = 5000 in bounded memory, for every kind of latent-variable model, and its speed
+before and after the change.
+
+Memory: for each run given as NAME=RUN, `vaekit evaluate RUN --importance-samples K --limit N --json --force` runs
+in a child process for each N of --images (default 1,000 and 10,000 test images); the figures are the child's
+peak resident memory (its own rusage: ru_maxrss) and wall time. Targets: the peak for 10,000 images within 10% of
+the peak for 1,000, and under 2 GiB for every model at the default --memory-budget.
+
+Speed: `vaekit.log_likelihood(model, x, K)` on the first --speed-images test images, in child processes that
+alternate this checkout's src/ and --before-src (the src/ of an earlier commit, e.g. `git archive COMMIT src | tar
+-x -C /tmp/before`), --repeats times each; importance samples per second = images x K / seconds (median).
+
+    VAEKIT_DATA=../shared/data .venv/bin/python benchmarks/eval_memory.py vae=runs/quality/vae \\
+        vamp=runs/quality/vamp hvae=runs/quality/hvae iwae=runs/quality/iwae --before-src /tmp/before/src
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SPEED = """
+import json, sys, time, torch
+from vaekit.runs import open_run
+from vaekit.estimate import log_likelihood
+run = open_run(sys.argv[1]); n, k = int(sys.argv[2]), int(sys.argv[3])
+x = run.pipeline.fixed(run.load_splits().x_test[:n], "test")
+model = run.model.eval()
+torch.manual_seed(0)
+started = time.perf_counter()
+result = log_likelihood(model, x, k)
+print(json.dumps({"seconds": time.perf_counter() - started, "mean": result.mean}))
+"""
+
+
+def child(command: list[str], src: Path | None = None) -> tuple[str, float, float]:
+    """Run `command`; its stdout, peak resident memory (MiB) and wall seconds."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    assert process.stdout is not None
+    out = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed")
+    return out, usage.ru_maxrss / 1024, time.perf_counter() - started
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("runs", nargs="+", help="NAME=RUN_DIRECTORY")
+    p.add_argument("--images", type=int, nargs="+", default=[1000, 10000])
+    p.add_argument("-K", "--importance-samples", type=int, default=5000)
+    p.add_argument("--before-src", type=Path, default=None, help="src/ of the code to compare speed with")
+    p.add_argument("--speed-images", type=int, default=100)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "eval_memory.json")
+    args = p.parse_args()
+    k = args.importance_samples
+    results: dict = {"K": k, "threads": os.environ.get("OMP_NUM_THREADS", str(os.cpu_count())), "memory": [],
+                     "speed": []}
+    for name, run in (item.split("=", 1) for item in args.runs):
+        for n in args.images:
+            out, peak, wall = child([sys.executable, "-m", "vaekit", "evaluate", run, "--importance-samples", str(k),
+                                     "--limit", str(n), "--json", "--force"], REPO / "src")
+            figures = json.loads(out)
+            results["memory"].append({"model": name, "run": run, "images": n, "peak_rss_mib": peak, "seconds": wall,
+                                      "log_likelihood": figures["log_likelihood"]})
+            print(f"{name:<6} {n:>6} images: peak {peak:8.0f} MiB, {wall:7.1f} s, log p(x) "
+                  f"{figures['log_likelihood']:.2f} nats", flush=True)
+        if args.before_src is None:
+            continue
+        arms: dict[str, list[float]] = {"after": [], "before": []}
+        for _ in range(args.repeats):
+            for arm, src in (("before", args.before_src), ("after", REPO / "src")):
+                out, _, _ = child([sys.executable, "-c", SPEED, run, str(args.speed_images), str(k)], src)
+                arms[arm].append(json.loads(out)["seconds"])
+        rates = {arm: args.speed_images * k / statistics.median(s) for arm, s in arms.items()}
+        results["speed"].append({"model": name, "images": args.speed_images, "seconds": arms,
+                                 "samples_per_second": rates, "after_over_before": rates["after"] / rates["before"]})
+        print(f"{name:<6} speed: {rates['after']:,.0f} importance samples/s after, {rates['before']:,.0f} before "
+              f"({rates['after'] / rates['before']:.2f}x)", flush=True)
+    args.json.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
