@@ -1,5 +1,6 @@
-"""MkDocs hook: the command-line page's `--help` texts, made from vaekit's own parser at build time, so the page
-can never disagree with the program."""
+"""MkDocs hooks: the command-line page's `--help` texts, made from vaekit's own parser at build time, so the page
+can never disagree with the program; and the links of pages included from the repository's root (BENCHMARKS.md),
+which point into docs/ as seen from there, made relative to the site."""
 
 from __future__ import annotations
 
@@ -22,3 +23,8 @@ def _help_texts() -> str:
 
 def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001 - MkDocs' hook signature
     return markdown.replace(MARKER, _help_texts()) if MARKER in markdown else markdown
+
+
+def on_page_content(html: str, page, config, files) -> str:  # noqa: ARG001 - MkDocs' hook signature
+    # `--8<-- "BENCHMARKS.md"` keeps that file's `docs/NAME.png`: in the site, docs/NAME.png is NAME.png.
+    return html.replace('src="docs/', 'src="').replace('href="docs/', 'href="')

@@ -1,6 +1,10 @@
-"""Shared test setup: fixed seeds, distribution validation on, warnings as errors (pyproject)."""
+"""Shared test setup: fixed seeds, distribution validation on, warnings as errors (pyproject); a small tmpfs for real
+filesystem faults."""
 
 from __future__ import annotations
+
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -16,3 +20,20 @@ def _seeded_and_validated():
     Distribution.set_default_validate_args(True)
     yield
     Distribution.set_default_validate_args(previous)
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A 3 MiB tmpfs, where this machine lets the test mount one (root, outside a locked-down container)."""
+    mount = tmp_path / "tmpfs"
+    mount.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command here: the real-filesystem fault tests need a tmpfs (the injected-fault tests "
+                    "cover the same paths)")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode}: it needs root outside a "
+                    "locked-down container); the injected-fault tests cover the same paths")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -232,6 +232,25 @@ def test_reconstruct_reports_a_failing_write_in_one_line(tmp_path, monkeypatch, 
     assert _files(run) == before
 
 
+@pytest.mark.parametrize("code", ERRNOS, ids=[errno.errorcode[c] for c in ERRNOS])
+def test_an_unstarted_run_resumed_on_a_failing_disk_is_one_line(code, data, tmp_path, monkeypatch, capsys):
+    """A run with no completed epoch is started afresh by --resume; where that start fails, the failure is the one
+    line (no notice of the restart before it), and the run is left as it was."""
+    run = tmp_path / "run"
+    _inject(monkeypatch, errno.ENOSPC, where="checkpoint")
+    assert main(_command(data, run)) == EXIT_IO  # epoch 1 is never committed: config.json, no checkpoint
+    capsys.readouterr()
+    before = _files(run)
+    _inject(monkeypatch, code)
+    assert main(["train", "--out", str(run), "--resume"]) == EXIT_IO
+    line = _one_line(capsys.readouterr().err)
+    assert os.strerror(code) in line and "nothing was written" in line, line
+    assert _files(run) == before
+    monkeypatch.setattr(vaekit.files, "file_operation", lambda op, path: None)
+    assert main(["train", "--out", str(run), "--resume"]) == 0
+    assert "started afresh" in capsys.readouterr().err  # said once it is done
+
+
 def test_a_failing_write_at_any_moment_of_training_loses_nothing(data, reference, tmp_path, monkeypatch, capsys):
     """Every file operation of a training run fails in turn (the errors rotate); each time the message is one line
     saying what the run keeps, and the same command, once the fault is gone, ends with the uninterrupted result."""
@@ -256,23 +275,6 @@ def test_a_failing_write_at_any_moment_of_training_loses_nothing(data, reference
 
 
 # ------------------------------------------------------------------------------------------- tmpfs
-
-
-@pytest.fixture
-def tmpfs(tmp_path):
-    """A 3 MiB tmpfs, where this machine lets the test mount one (root, outside a locked-down container)."""
-    mount = tmp_path / "tmpfs"
-    mount.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command here: the real-filesystem fault tests need a tmpfs (the injected-fault tests "
-                    "cover the same paths)")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True,
-                          text=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode}: it needs root outside a "
-                    "locked-down container); the injected-fault tests cover the same paths")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_a_real_full_disk_and_a_read_only_one(tmpfs, data, tmp_path, capsys, monkeypatch):

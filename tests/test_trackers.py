@@ -7,8 +7,14 @@ they are skipped, with the reason in pytest's summary.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import json
+import os
+import signal
+import socket
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -19,7 +25,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from vaekit.cli import main
+from vaekit.cli import EXIT_IO, main
 from vaekit.data import load
 from vaekit.models import VAE, VAEConfig
 from vaekit.runs import open_run
@@ -30,6 +36,8 @@ from vaekit.train.loop import fit
 TINY = ["--epochs", "3", "--hidden", "16", "--latent-dim", "2", "--batch-size", "64", "--seed", "2"]
 # MLflow's SQL store uses a loader strategy that SQLAlchemy 2.1 deprecates: MLflow's warning, not vaekit's.
 MLFLOW_WARNING = "The ``noload`` loader strategy is deprecated"
+#: A local store the installed MLflow takes (MLflow 3 refuses a folder): errors and --help name it.
+WORKING_STORE = "sqlite:///mlflow.db"
 
 
 def _rows(run: Path) -> list[dict]:
@@ -201,3 +209,137 @@ def test_sample_grid_tiles_the_samples():
     assert torch.equal(grid[:, 8:12, 10:20], torch.zeros(1, 4, 10))  # the two empty tiles
     table = VAE(VAEConfig(data_shape=(5,), latent_dim=2, hidden=(8,), likelihood="gaussian"))
     assert sample_grid(table, 4, seed=0, levels=None) is None  # not images
+
+
+# ------------------------------------------------------------------------------ MLflow stores that fail
+
+
+class _Hung(BaseException):  # not an Exception: nothing on the way may turn it into vaekit's one line
+    pass
+
+
+@contextlib.contextmanager
+def _hang_guard(seconds: int = 90):
+    """Fail a test that waits far beyond vaekit's bounded MLflow requests (MLflow's own wait up to 120 s each)."""
+    def ring(signum, frame):
+        raise _Hung(f"still waiting for the MLflow store after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _mlflow_error(tmp_path: Path, capsys, *options: str, code: int = 2) -> str:
+    """`vaekit train --log mlflow OPTIONS`: one line and exit `code`, before the run directory is made."""
+    out = tmp_path / "run"
+    with _hang_guard():
+        assert main(["train", "--out", str(out), *TINY, "--log", "mlflow", *options]) == code
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert not out.exists()
+    return err.strip()
+
+
+@pytest.fixture
+def mlflow_env(monkeypatch):
+    pytest.importorskip("mlflow", reason="the mlflow extra is not installed (make setup-dev installs it)")
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_FILE_STORE", "MLFLOW_HTTP_REQUEST_TIMEOUT",
+                 "MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.filterwarnings(f"ignore:{MLFLOW_WARNING}:DeprecationWarning")
+@pytest.mark.parametrize("store", ["file-uri", "folder", "unknown-scheme"])
+def test_a_store_mlflow_refuses_is_one_line_naming_one_that_works(store, mlflow_env, tmp_path, monkeypatch, capsys):
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    uri = {"file-uri": f"file://{tmp_path / 'mlruns'}", "folder": "my runs", "unknown-scheme": "bogus://host"}[store]
+    if store != "unknown-scheme" and int(mlflow.__version__.split(".")[0]) < 3:
+        pytest.skip(f"MLflow {mlflow.__version__} takes a file store (MLflow 3 refuses one)")
+    line = _mlflow_error(tmp_path, capsys, "--mlflow-uri", uri)
+    assert line.startswith(f"vaekit train: error: --mlflow-uri {uri}: ") and WORKING_STORE in line, line
+    # The store the message and --help name works with the installed MLflow.
+    assert main(["train", "--help"]) == 0
+    assert f"a database such as {WORKING_STORE}" in " ".join(capsys.readouterr().out.split())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", MLFLOW_WARNING, DeprecationWarning)
+        assert main(["train", "--out", str(tmp_path / "run"), *TINY, "--log", "mlflow", "--mlflow-uri",
+                     WORKING_STORE]) == 0
+    assert (tmp_path / "mlflow.db").is_file()
+
+
+@pytest.mark.filterwarnings(f"ignore:{MLFLOW_WARNING}:DeprecationWarning")
+@pytest.mark.parametrize("server", ["silent", "nothing listening"])
+def test_a_dead_server_is_one_line_within_a_bounded_wait(server, mlflow_env, tmp_path, capsys):
+    """A server that accepts connections and never answers (a listening socket nobody reads), or a port where
+    nothing listens: one line, without MLflow's waits of 120 s per request, retried."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        if server == "silent":
+            listener.listen(8)
+            line = _mlflow_error(tmp_path, capsys, "--mlflow-uri", f"http://127.0.0.1:{port}")
+    if server == "nothing listening":  # the port was closed with the socket
+        line = _mlflow_error(tmp_path, capsys, "--mlflow-uri", f"http://127.0.0.1:{port}")
+    assert f"--mlflow-uri http://127.0.0.1:{port}: reaching the store failed" in line, line
+    assert ("no answer within 5 s" if server == "silent" else "connection was refused") in line, line
+
+
+@pytest.mark.filterwarnings(f"ignore:{MLFLOW_WARNING}:DeprecationWarning")
+@pytest.mark.parametrize("where", ["database", "artifacts"])
+def test_an_unwritable_store_is_one_line(where, mlflow_env, tmp_path, monkeypatch, capsys):
+    """The store's database folder, or the folder MLflow keeps the experiment's artifacts in (./mlruns under a
+    database store), refuses writes (injected: the tests run as root): one line, exit 74, before training."""
+    import vaekit.files
+
+    store, work = tmp_path / "store", tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    refused = store if where == "database" else work / "mlruns"
+
+    def failing(op: str, path) -> None:
+        if Path(path).is_relative_to(refused):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(vaekit.files, "file_operation", failing)
+    line = _mlflow_error(tmp_path, capsys, "--mlflow-uri", f"sqlite:///{store / 'mlflow.db'}", code=EXIT_IO)
+    assert "Read-only file system" in line and str(refused) in line, line
+    assert ("database folder" if where == "database" else "artifact folder") in line, line
+
+
+@pytest.mark.filterwarnings(f"ignore:{MLFLOW_WARNING}:DeprecationWarning")
+def test_the_default_store_in_a_read_only_working_directory_is_one_line(mlflow_env, tmpfs, tmp_path, monkeypatch,
+                                                                        capsys):
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    monkeypatch.chdir(tmpfs)
+    line = _mlflow_error(tmp_path, capsys, code=EXIT_IO)
+    assert f"MLflow's default store sqlite:///{tmpfs / 'mlflow.db'}" in line and "Read-only file system" in line, line
+
+
+@pytest.mark.filterwarnings(f"ignore:{MLFLOW_WARNING}:DeprecationWarning")
+def test_a_store_failing_during_training_is_one_line_saying_what_the_run_keeps(mlflow_env, tmp_path, monkeypatch,
+                                                                               capsys):
+    from mlflow.tracking import MlflowClient
+
+    logged = MlflowClient.log_batch
+
+    def log_batch(self, run_id, metrics=(), **kwargs):
+        if metrics:  # the params went in; the store goes away before the first epoch's metrics
+            raise ConnectionError("the store went away")
+        return logged(self, run_id, metrics=metrics, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", log_batch)
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), *TINY, "--log", "mlflow", "--mlflow-uri",
+                 f"sqlite:///{tmp_path / 'mlflow.db'}"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "logging epoch 1 failed (the store went away)" in err and f"{out} keeps epoch 1" in err, err
+    monkeypatch.setattr(MlflowClient, "log_batch", logged)
+    assert main(["train", "--out", str(out), *TINY, "--resume", "--log", "mlflow", "--mlflow-uri",
+                 f"sqlite:///{tmp_path / 'mlflow.db'}"]) == 0

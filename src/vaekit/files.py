@@ -152,6 +152,7 @@ def atomic_write(path: str | Path, data: bytes) -> Path:
             raise file_error(e, "writing", path, kept) from None
         raise
     _sync_folder(path.parent)
+    remove_stale_temps(path.parent, of=path.name)  # what killed writes of this file left: its writer cleans up
     return path
 
 
@@ -184,8 +185,9 @@ def is_temp_name(name: str) -> bool:
     return _TEMP.fullmatch(name) is not None
 
 
-def remove_stale_temps(folder: str | Path) -> list[Path]:
-    """Remove the temp files of writes that were killed (no process holds their lock); returns them."""
+def remove_stale_temps(folder: str | Path, of: str | None = None) -> list[Path]:
+    """Remove the temp files of writes that were killed (no process holds their lock), of file `of` only where
+    given; returns them."""
     folder = Path(folder)
     removed: list[Path] = []
     try:
@@ -195,6 +197,8 @@ def remove_stale_temps(folder: str | Path) -> list[Path]:
     for entry in entries:
         if not is_temp_name(entry.name) or not entry.is_file(follow_symlinks=False):
             continue
+        if of is not None and not (entry.name.startswith(f".{of}.") and len(entry.name) == len(of) + 14):
+            continue  # `.NAME.` + 8 characters + `.tmp`
         try:
             fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:

@@ -166,11 +166,13 @@ def print_figures(f: dict, probe_asked: bool = False) -> None:
         print("  linear probe              -    needs labels and a latent-variable model's q(z|x)")
     if f.get("baselines"):
         comparable = "log_likelihood" in f and not f.get("conditioned_on_labels")
-        print_baselines(f["baselines"], model=(f["log_likelihood"], f["log_likelihood_stderr"]) if comparable else None)
+        print_baselines(f["baselines"], model=(f["log_likelihood"], f["log_likelihood_stderr"]) if comparable else None,
+                        points=f"the model's {f['n']} points" + (", the first of the test split" if f.get("limit")
+                                                                 else ""))
 
 
-def print_baselines(rows: list[dict], model: tuple[float, float] | None = None) -> None:
-    print("  test log-likelihood, nats per datapoint:")
+def print_baselines(rows: list[dict], model: tuple[float, float] | None = None, points: str | None = None) -> None:
+    print("  test log-likelihood" + (f" on {points}" if points else "") + ", nats per datapoint:")
     if model is not None:
         print(f"    {'this run':<28} {model[0]:10.3f} ± {model[1]:.3f}")
     for row in rows:

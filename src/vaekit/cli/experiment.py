@@ -227,7 +227,24 @@ def resolve(args: argparse.Namespace, command_line: dict[str, object]
                         name_of)
     refuse_inapplicable(values, Owner(DataConfig, "data"), [], name_of)
     refuse_inapplicable(values, Owner(TrainConfig, "training"), [], name_of)
+    _refuse_label_options(values, kind, name_of)
     return kind, objective, values, experiment, name_of
+
+
+#: Options about the training labels (DataConfig's and TrainConfig's): they apply to model kinds that model class
+#: labels (whose config has `num_classes`), and would be recorded and ignored by any other.
+LABEL_OPTIONS = ("labelled", "label_seed", "labelled_batch")
+
+
+def _refuse_label_options(values: Mapping[str, object], kind: str, name_of: Callable[[dataclasses.Field], str]) -> None:
+    labelled_kinds = [k for k in MODELS.names() if "num_classes" in field_types(config_class(k))]
+    if kind in labelled_kinds:
+        return
+    fields = {f.name: f for cls in (DataConfig, TrainConfig) for f in dataclasses.fields(cls)}
+    for name in LABEL_OPTIONS:
+        if name in values:
+            raise ConfigError(f"{name_of(fields[name])} applies to {' or '.join(f'--model {k}' for k in labelled_kinds)} "
+                              f"only, not --model {kind} (it does not use labels)")
 
 
 # ------------------------------------------------------------------------------------------- vaekit config

@@ -18,7 +18,7 @@ import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from vaekit.config import Source, choices_of, field_types, flag_of, validate, when_of
+from vaekit.config import Source, choices_of, field_types, flag_of, suggest, validate, when_of
 from vaekit.data.config import DataConfig
 from vaekit.errors import VaekitError
 from vaekit.models import MODELS, config_class
@@ -41,14 +41,43 @@ GROUPS = {
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line (with a pointer to --help) and exit 2, and options are never
-    abbreviated (so a misspelt option is an error, not silently another option)."""
+    """argparse, but usage errors are one line (with a pointer to the --help of the command at fault) and exit 2,
+    options are never abbreviated (so a misspelt option is an error, not silently another option), and a misspelt
+    option or choice gets the closest valid one, as config files do (`vaekit.config.suggest`)."""
 
     def __init__(self, prog: str | None = None, **kwargs: typing.Any) -> None:
         super().__init__(prog, allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> typing.NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        # argparse leaves a subcommand's unknown options to the top parser, which names itself; the subcommand's
+        # parser reports them here, with its own --help.
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            parser = self._command_parser(parsed)
+            hints = [suggest(arg.split("=", 1)[0], parser._option_string_actions) for arg in unknown
+                     if arg.startswith("-")]
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}{''.join(h for h in hints if h)}")
+        return parsed
+
+    def _command_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        """The parser of the subcommand `parsed` chose (itself where there is none)."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(parsed, action.dest, None) or "")
+                if isinstance(chosen, Parser):
+                    return chosen._command_parser(parsed)
+        return self
+
+    def _check_value(self, action: argparse.Action, value: typing.Any) -> None:
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as e:
+            hint = suggest(str(value), map(str, action.choices or ())) if isinstance(value, str) else ""
+            raise argparse.ArgumentError(action, f"{e.message}{hint}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +146,11 @@ def add_config_options(parser: argparse.ArgumentParser, owners: Sequence[Owner],
                 groups[group_name] = parser.add_argument_group(group_name)
             group = groups[group_name]
             kind, many, _ = types[f.name]
-            help_ = f"{f.metadata.get('help', '')} ({default}{only})"
+            help_ = f.metadata.get("help", "")
+            if "(default:" in help_:  # the field says what its default means ("keep every label"): no second one
+                help_ += f" ({only.removeprefix('; ')})" if only else ""
+            else:
+                help_ += f" ({default}{only})"
             if kind is bool:
                 group.add_argument(flag_of(f), dest=f.name, action=argparse.BooleanOptionalAction, default=None,
                                    help=help_)

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import io
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -14,6 +14,9 @@ import torch
 from vaekit.cli.options import print_json, refuse_existing
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, check_writable
+
+if TYPE_CHECKING:
+    from vaekit.runs import Run
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -123,11 +126,25 @@ def run_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _latent_view(run: Run, x: torch.Tensor, y: torch.Tensor | None, doing: str, training_rows: bool = False) -> Any:
+    """The latent-variable model of the run's figures for x (`vaekit.runs.evaluate.latent_view`), or a one-line
+    refusal saying why the run's model has no q(z|x) to `doing` (e.g. "encode with")."""
+    from vaekit.models import ConditionalModel
+    from vaekit.runs.evaluate import latent_view
+
+    view = latent_view(run.model, x, y, training_rows=training_rows)
+    if view is not None:
+        return view
+    if isinstance(run.model, ConditionalModel):
+        raise VaekitError(f"{run.path}: a {run.kind} model's q(z|x, y) needs the label of every row, and this data lacks some; "
+                          "give labelled data")
+    raise VaekitError(f"{run.path}: a {run.kind} model has no latent variables, so no q(z|x) to {doing}")
+
+
 def run_reconstruct(args: argparse.Namespace) -> int:
     from vaekit import plots
     from vaekit.estimate import posterior_moments
     from vaekit.runs import open_run
-    from vaekit.runs.evaluate import latent_view
 
     run = open_run(args.run)
     if len(run.model_config.data_shape) != 3:
@@ -135,10 +152,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     splits = run.load_splits()
     x = run.pipeline.fixed(getattr(splits, f"x_{args.split}")[: args.n], args.split)
     y = getattr(splits, f"y_{args.split}")
-    model = latent_view(run.model, x, None if y is None else y[: args.n])
-    if model is None:
-        raise VaekitError(f"{args.run}: a {run.kind} model has no q(z|x) to reconstruct through (conditional models "
-                          "need labelled data)")
+    model = _latent_view(run, x, None if y is None else y[: args.n], "reconstruct through")
     path = _default_output(run.path, "reconstructions", args.out, args.force, True)
     check_writable(path.parent)
     with torch.inference_mode(), torch.random.fork_rng(devices=[]):
@@ -154,7 +168,6 @@ def run_encode(args: argparse.Namespace) -> int:
     from vaekit.estimate import fit_posteriors, posterior_moments
     from vaekit.models import chunks
     from vaekit.runs import open_run
-    from vaekit.runs.evaluate import latent_view
 
     run = open_run(args.run)
     out = Path(args.out)
@@ -178,10 +191,7 @@ def run_encode(args: argparse.Namespace) -> int:
         for split in ("train", "valid", "test"):
             x = run.pipeline.fixed(getattr(splits, f"x_{split}"), split)
             labels = getattr(splits, f"y_{split}")
-            model = latent_view(run.model, x, labels, training_rows=split == "train" and args.data is None)
-            if model is None:
-                raise VaekitError(f"{args.run}: a {run.kind} model has no q(z|x) to encode with (conditional models "
-                                  "need labelled data)")
+            model = _latent_view(run, x, labels, "encode with", training_rows=split == "train" and args.data is None)
             with torch.inference_mode():
                 moments = [posterior_moments(part.encode(xb)) for part, xb in chunks(model, x, 1024)]
             loc, scale = torch.cat([m[0] for m in moments]), torch.cat([m[1] for m in moments])

@@ -50,8 +50,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--log", action="append", choices=TRACKERS.names(), default=None,
                      help="also log to an experiment tracker (repeatable): tensorboard (RUN/tensorboard) or mlflow")
     run.add_argument("--mlflow-uri", metavar="URI", help="MLflow tracking store: a server http://host:port, or a "
-                                                         "local store (default: $MLFLOW_TRACKING_URI, else MLflow's "
-                                                         "default store in the working directory)")
+                                                         "database such as sqlite:///mlflow.db (MLflow 3 refuses a "
+                                                         "folder, file://...) (default: $MLFLOW_TRACKING_URI, else "
+                                                         "MLflow's default, sqlite:///mlflow.db in the working "
+                                                         "directory)")
     run.add_argument("--mlflow-experiment", metavar="NAME", help="MLflow experiment (default: "
                                                                  "$MLFLOW_EXPERIMENT_NAME, else vaekit)")
     names = add_run_options(p, groups)
@@ -120,8 +122,6 @@ def _saved_spec(args: argparse.Namespace) -> tuple[RunSpec | None, bool]:
     out = Path(args.out)
     if completed_epochs(out) > 0:
         return open_run(out).spec, True  # its weights are checked too, before anything trains
-    if distributed.is_main_process():
-        print(f"vaekit train: {args.out} has no completed epoch; starting it afresh", file=sys.stderr)
     return (read_config(out / CONFIG)[1] if (out / CONFIG).is_file() else None), False
 
 
@@ -180,6 +180,8 @@ def run_train(args: argparse.Namespace) -> int:
                      data_config=spec.data_config, command=["vaekit", *args.argv], progress=progress_wanted(args),
                      loggers=loggers)
     if group.is_main:  # rank 0 reports for all processes
+        if args.resume and not resolved.resume:  # said once it is done: a failure is one line, saying what was kept
+            print(f"vaekit train: {out} had no completed epoch; it was started afresh", file=sys.stderr)
         _report(args, out, result, spec.objective)
     return 0
 

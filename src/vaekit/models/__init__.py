@@ -36,6 +36,7 @@ from vaekit.models.protocol import (
     generates,
     labelled,
     latent_dim,
+    latent_dim_of,
     latent_groups,
     rows,
     x_distribution,
@@ -82,4 +83,4 @@ __all__ = ["CVAE", "HVAE", "M2", "MADE", "MODELS", "VAE", "CVAEConfig", "Categor
            "LatentVariableModel", "M2Config", "MADEConfig", "ObservationConfig", "VAEConfig", "amortised", "build_model",
            "chunks", "config_class", "data_fields", "default_objective", "device_of", "dtype_of", "for_batch", "generate",
            "generates",
-           "kind_of", "labelled", "latent_dim", "latent_groups", "rows", "x_distribution"]
+           "kind_of", "labelled", "latent_dim", "latent_dim_of", "latent_groups", "rows", "x_distribution"]

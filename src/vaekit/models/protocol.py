@@ -118,12 +118,19 @@ def for_batch(model: Any, batch: Batch) -> Any:
     return model
 
 
+def _at_a_label(model: Any) -> Any:
+    """A conditional model's latent-variable model for one row of class 0 (`given`), read for its shapes; any other
+    model as it is."""
+    if isinstance(model, ConditionalModel):
+        return model.given(torch.zeros(1, dtype=torch.int64, device=device_of(model)))
+    return model
+
+
 @torch.no_grad()
 def x_distribution(model: Any) -> Distribution | None:
     """A distribution over x of the family the model uses, with batch [1] (at z = 0, y = 0 or x = 0), read for its
     event shape and support; None for a model that does not model x (a classifier)."""
-    if isinstance(model, ConditionalModel):
-        model = model.given(torch.zeros(1, dtype=torch.int64, device=device_of(model)))
+    model = _at_a_label(model)
     if isinstance(model, LatentVariableModel):
         z = torch.zeros(1, *model.prior().event_shape, dtype=dtype_of(model), device=device_of(model))
         return model.decode(z)
@@ -135,6 +142,14 @@ def x_distribution(model: Any) -> Distribution | None:
 def latent_dim(model: LatentVariableModel) -> int:
     """d, the dimension of z (all layers together), read from the prior's event shape."""
     return int(model.prior().event_shape[-1])
+
+
+@torch.no_grad()
+def latent_dim_of(model: Any) -> int | None:
+    """d, the dimension of z, of any model: a latent-variable model's, a conditional model's (that of `given(y)`);
+    None for a model without latent variables (a classifier, a density model such as MADE)."""
+    model = _at_a_label(model)
+    return latent_dim(model) if isinstance(model, LatentVariableModel) else None
 
 
 def latent_groups(model: LatentVariableModel) -> dict[str, int]:

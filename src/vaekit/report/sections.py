@@ -54,8 +54,10 @@ def _comparison(evaluation: dict, run: Run) -> str:
     """The model's figures from evaluation.json, by what it offers: its log p(x) (or log p(x|y)) and bounds with the
     baselines' rows beside them when present, and a classifier's figures."""
     dataset = _fmt(evaluation.get("dataset", run.data_config.data))
-    where = (f"{_fmt(evaluation.get('split', 'test'))} split of {dataset}, n = {_fmt(evaluation.get('n'))}; "
-             f"{_fmt(evaluation.get('units', 'nats per datapoint'))}")
+    split, n = _fmt(evaluation.get("split", "test")), _fmt(evaluation.get("n"))
+    points = (f"the first {n} points of the {split} split of {dataset}" if evaluation.get("limit") else
+              f"{split} split of {dataset}, n = {n}")
+    where = f"{points}; {_fmt(evaluation.get('units', 'nats per datapoint'))}"
     parts = [f"<p>From <code>{EVALUATION}</code> ({where}).</p>"]
     if "log_likelihood" in evaluation:
         model = [f"<th>{_head('this run', _method(evaluation))}</th>"] + [_num(evaluation.get(key)) for key in
@@ -66,9 +68,16 @@ def _comparison(evaluation: dict, run: Run) -> str:
             baselines = []
         num_dims = math.prod(run.model_config.data_shape)
         conditioned = bool(evaluation.get("conditioned_on_labels"))
-        rows = [model] + ([] if conditioned else [_baseline_row(b, evaluation, num_dims) for b in baselines])
+        # Side by side only where scored on the model's points (evaluations before vaekit scored the baselines on
+        # --limit's points kept them on the whole test split).
+        same = [b for b in baselines if isinstance(b, dict) and b.get("n_test") == evaluation.get("n")]
+        rows = [model] + ([] if conditioned else [_baseline_row(b, evaluation, num_dims) for b in same])
         note = (" The model is conditional: log p(x|y) at the true labels, not comparable with the baselines' log "
-                "p(x)." if conditioned and baselines else "")
+                "p(x)." if conditioned and baselines else
+                f" The baselines are scored on the same {_fmt(evaluation.get('n'))} points." if same else "")
+        if len(same) < len(baselines) and not conditioned:
+            note += (f" {len(baselines) - len(same)} baseline figures of this evaluation.json were scored on other "
+                     "points than the model's and are not shown: evaluate again with --baselines --force.")
         intro = ("<p>Higher is better for the log-likelihood and the ELBO, a lower bound on it; bits/dim is "
                  f"lower-better.{note}</p>")
         parts += [intro, _table(_comparison_head(evaluation), rows)]

@@ -15,13 +15,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 
 from vaekit.config import to_dict
 from vaekit.errors import RunError
-from vaekit.models import LatentVariableModel, latent_dim
+from vaekit.models import latent_dim_of
 from vaekit.runs import read_config
 from vaekit.train.state import CONFIG, METRICS
 
@@ -29,10 +29,10 @@ EVALUATION = "evaluation.json"
 #: evaluation.json's figures that the comparison shows (nats per datapoint unless the name says otherwise).
 FIGURES = ("elbo", "log_likelihood", "log_likelihood_stderr", "importance_samples", "gap", "gap_stderr",
            "approximation_gap", "amortization_gap", "gap_points", "active_units", "latent_dim", "bits_per_dim",
-           "dataset", "split", "n", "units")
+           "accuracy", "conditioned_on_labels", "dataset", "split", "n", "units")
 #: What makes two evaluations comparable: the same values of these (evaluation.json's, and the data split's seed,
-#: which decides which points a split holds).
-SETTING = ("dataset", "split_seed", "split", "n", "importance_samples", "units")
+#: which decides which points a split holds). A conditional model's log p(x|y) is no log p(x): its own group.
+SETTING = ("dataset", "split_seed", "split", "n", "importance_samples", "units", "conditioned_on_labels")
 
 
 @dataclass
@@ -53,7 +53,7 @@ class RunFigures:
     best_valid: float | None       # its value at the best epoch, nats per datapoint
     train_seconds: float | None    # the epochs' seconds added up (validation included)
     parameters: int
-    latent_dim: int
+    latent_dim: int | None         # None for a model without latent variables (a classifier, MADE)
     settings: dict[str, Any]       # "section.key" -> value: the configs, as validated (defaults filled in)
     history: list[dict] = field(default_factory=list)
     evaluation: dict[str, Any] | None = None
@@ -68,7 +68,8 @@ class RunFigures:
         """The evaluation setting (data, split seed, split, points, K, units), or None when not evaluated."""
         if self.evaluation is None:
             return None
-        known = {**self.evaluation, "split_seed": self.settings.get("data.split_seed")}
+        known = {**self.evaluation, "split_seed": self.settings.get("data.split_seed"),
+                 "conditioned_on_labels": bool(self.evaluation.get("conditioned_on_labels"))}
         return tuple(known.get(key) for key in SETTING)
 
 
@@ -165,7 +166,7 @@ def read_run(path: str | Path) -> RunFigures:
         objective=objective.describe(), dataset=str((config.get("dataset") or {}).get("name", data_config.data)),
         epochs=len(history), epochs_planned=train_config.epochs, best_epoch=best_epoch, best_by=best_by,
         best_valid=best_valid, train_seconds=sum(s for s in seconds if s is not None) if history else None,
-        parameters=sum(p.numel() for p in model.parameters()), latent_dim=latent_dim(cast(LatentVariableModel, model)),
+        parameters=sum(p.numel() for p in model.parameters()), latent_dim=latent_dim_of(model),
         settings=settings,
         history=history, evaluation=evaluation, log_likelihoods=log_likelihoods,
         problems=[p for p in (problem, eval_problem) if p],
@@ -192,8 +193,10 @@ def _short_setting(setting: tuple) -> str:
 def describe_setting(setting: tuple) -> str:
     """'test split of digits, n = 359, K = 1000' for an evaluation setting."""
     values = dict(zip(SETTING, setting))
+    k = values["importance_samples"]
     return (f"{values['split']} split of {values['dataset']} (split seed {values['split_seed']}), n = {values['n']}, "
-            f"K = {values['importance_samples']}"
+            + (f"K = {k}" if k is not None else "no importance sampling")
+            + (", log p(x|y) at the true labels" if values.get("conditioned_on_labels") else "")
             + (f" ({values['units']})" if values["units"] not in (None, "nats per datapoint") else ""))
 
 
@@ -326,13 +329,14 @@ def table(comparison: Comparison) -> list[Row]:
         return Row(label, unit, [_fmt(v, digits) for v in values], best)
 
     ll, stderr = _evaluated(comparison, "log_likelihood"), _evaluated(comparison, "log_likelihood_stderr")
+    given_y = [" (log p(x|y))" if c else "" for c in _evaluated(comparison, "conditioned_on_labels")]
     rows += [
         Row("evaluated on", "group" if several else "",
             [(f"{letters[i]}: " if several else "") + _short_setting(s) if (s := run.setting()) else "—"
              for i, run in enumerate(runs)]),
         figure("ELBO", "nats", "elbo", True),
         Row("log p(x)", "nats ± std. error",
-            [f"{_fmt(v)} ± {_fmt(e)}" if _number(v) is not None else "—" for v, e in zip(ll, stderr)],
+            [f"{_fmt(v)} ± {_fmt(e)}{y}" if _number(v) is not None else "—" for v, e, y in zip(ll, stderr, given_y)],
             _best(comparison, ll, True)),
         Row("log p(x) − the best", "nats, paired std. error",
             [f"{_fmt(b[0])} ± {_fmt(b[1])}" if b is not None else "—" for b in comparison.behind]),
@@ -346,6 +350,8 @@ def table(comparison: Comparison) -> list[Row]:
     rows += [
         Row("active units", "", [f"{_fmt(u)} of {_fmt(d)}" if u is not None else "—" for u, d in zip(units, dims)]),
         figure("bits/dim", "", "bits_per_dim", False, 4),
+        *([figure("accuracy", "fraction of labels", "accuracy", None, 4)]
+          if any(v is not None for v in _evaluated(comparison, "accuracy")) else []),
         Row("rank by log p(x)", "1 = highest" + (", in its group" if several else ""),
             [f"{rank} of {ranked[group_of[i]]}" + (f" in {letters[i]}" if several else "") if rank is not None
              else "—" for i, rank in enumerate(comparison.ranks)]),

@@ -26,6 +26,7 @@ from torch import Tensor
 
 from vaekit import data as vdata
 from vaekit.data.pipeline import Pipeline
+from vaekit.errors import VaekitError
 from vaekit.estimate import (
     CALIBRATION_BINS,
     DEFAULT_MEMORY_BUDGET,
@@ -106,7 +107,8 @@ def evaluate_run(
         gap_steps: Adam steps of the per-datapoint optimisation of q*.
         probe: fit logistic regression on posterior means and on raw inputs, with the labelled training rows
             (labelled data and a latent-variable model only).
-        baselines: fit the classic density estimators on the same splits (can take a minute).
+        baselines: fit the classic density estimators on the same splits and score them on the model's points (the
+            test split only; can take a minute).
         on_batch: progress callback of the log p(x) pass: (datapoints done, datapoints in all).
         device: where the model runs (cpu, cuda, auto); the data's fixed binarization or dequantization is
             drawn on the CPU either way, so every device scores the same data.
@@ -116,11 +118,11 @@ def evaluate_run(
             chosen with `label_seed` as `--labelled` chooses them (default: the run's own labelled rows).
         memory_budget: bytes of tensors one chunk of importance samples may make (`vaekit.estimate.plan_chunks`).
     """
-    data_config = run.data_config
-    if labelled_rows is not None:
-        data_config = dataclasses.replace(data_config, labelled=labelled_rows, label_seed=label_seed)
-    splits = vdata.load_data(data_config) if labelled_rows is not None else run.load_splits()
-    torch_device = resolve_device(device)
+    torch_device = resolve_device(device)  # before any work: a device vaekit cannot run on is refused
+    if baselines and split != "test":  # they are fitted on train and choose their settings on valid
+        raise VaekitError(f"--baselines scores the test split, and this evaluation is of the {split} split; drop "
+                          "--baselines or --split")
+    splits = _splits(run, labelled_rows, label_seed)
     x = run.pipeline.fixed(getattr(splits, f"x_{split}")[:limit], split).to(torch_device)
     y = getattr(splits, f"y_{split}")
     y = None if y is None else y[:limit].to(torch_device)
@@ -156,8 +158,15 @@ def evaluate_run(
     if probe:
         figures["probe"] = _probe(run, splits, split, limit)
     if baselines:
-        figures["baselines"] = baseline_rows(splits, run.pipeline, seed=run.data_config.split_seed)
+        figures["baselines"] = baseline_rows(splits, run.pipeline, seed=run.data_config.split_seed, limit=limit)
     return figures
+
+
+def _splits(run: Run, labelled_rows: int | None, label_seed: int) -> vdata.Splits:
+    """The run's splits; with `labelled_rows`, only that many training labels, kept as `--labelled` keeps them."""
+    if labelled_rows is None:
+        return run.load_splits()
+    return vdata.load_data(dataclasses.replace(run.data_config, labelled=labelled_rows, label_seed=label_seed))
 
 
 def _stderr(values: Tensor) -> float | None:
@@ -289,21 +298,23 @@ def _probe(run: Run, splits: vdata.Splits, split: str, limit: int | None) -> dic
     return dataclasses.asdict(probe(run.model, x_train, splits.y_train[keep], x_test, y_test[:limit]))
 
 
-def baseline_rows(splits: vdata.Splits, pipeline: Pipeline, *, seed: int = 0) -> list[dict]:
-    """Fit the classic density estimators on the splits as `pipeline` presents them; JSON-ready rows.
+def baseline_rows(splits: vdata.Splits, pipeline: Pipeline, *, seed: int = 0, limit: int | None = None) -> list[dict]:
+    """Fit the classic density estimators on the splits as `pipeline` presents them; JSON-ready rows, scored on the
+    first `limit` test points (all by default): the points `evaluate_run` scores the model on, seen as it sees them.
 
     Binary (or binarized) data gets the binary estimators; discrete-level data under dequantization gets the
     continuous ones with the same -D log(levels) correction as the VAE; real data the continuous ones.
     """
     from vaekit.baselines import baselines
 
+    raw = {"train": splits.x_train, "valid": splits.x_valid, "test": splits.x_test[:limit]}
     levels: int | None
     if pipeline.binary:
-        views = [pipeline.fixed(getattr(splits, f"x_{s}"), s) for s in ("train", "valid", "test")]
+        views = [pipeline.fixed(x, s) for s, x in raw.items()]
         levels = 2
     elif pipeline.dequantize:
-        views, levels = [splits.x_train, splits.x_valid, splits.x_test], pipeline.levels
+        views, levels = list(raw.values()), pipeline.levels
     else:
-        views = [vdata.to_unit(getattr(splits, f"x_{s}"), splits.levels) for s in ("train", "valid", "test")]
+        views = [vdata.to_unit(x, splits.levels) for x in raw.values()]
         levels = None
     return [dataclasses.asdict(r) for r in baselines(*views, levels=levels, seed=seed)]

@@ -85,13 +85,13 @@ def learning_rate(config: TrainConfig, progress: float) -> float:
 
 
 def resolve_device(name: str) -> torch.device:
-    """A torch device from `--device` (cpu, cuda, cuda:N, auto), refusing CUDA where there is none."""
+    """A torch device from `--device` (cpu, cuda, cuda:N, auto), refusing any other (meta, mps, ...) as
+    `TrainConfig` does, and CUDA where there is none."""
+    if not _DEVICE.fullmatch(name):
+        raise DataError(f"--device {name}: not a device vaekit runs on; use cpu, cuda, cuda:N or auto")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise DataError(f"--device {name!r} is not a device; use cpu, cuda, cuda:N or auto") from None
+    device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DataError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
     return device

@@ -17,10 +17,12 @@ import atexit
 import contextlib
 import importlib
 import json
+import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -147,6 +149,56 @@ def default_experiment() -> str:
     return os.environ.get("MLFLOW_EXPERIMENT_NAME") or "vaekit"
 
 
+#: A local store every MLflow from 2.12 on takes (MLflow 3 refuses a file store such as ./mlruns unless told to).
+MLFLOW_LOCAL_STORE = "sqlite:///mlflow.db"
+#: MLflow's HTTP settings for vaekit's first request to a tracking server, and for the requests after it, where the
+#: environment does not set them: MLflow's own (120 s per request, 7 retries with backoff) make a dead server a
+#: silent wait of many minutes. The first request is the check that the server answers at all.
+FIRST_REQUEST = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "5", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+LATER_REQUESTS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2"}
+
+
+@contextlib.contextmanager
+def _http_limits(limits: dict[str, str]) -> Iterator[None]:
+    """MLflow's HTTP settings `limits` for the block (it reads them per request), where the environment has none;
+    MLflow's log quiet but for errors (its notes and retry warnings would add lines to vaekit's one-line errors)."""
+    added = {key: value for key, value in limits.items() if key not in os.environ}
+    os.environ.update(added)
+    log = logging.getLogger("mlflow")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+        for key in added:
+            os.environ.pop(key, None)
+
+
+def _local_path(uri: str) -> Path | None:
+    """The file or folder of a local store or artifact location (`sqlite:///PATH`, `file://PATH`, a plain path);
+    None for anything else (a server, an in-memory database, a cloud bucket)."""
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme == "sqlite":
+        path = uri[len("sqlite:///"):].split("?", 1)[0] if uri.startswith("sqlite:///") else ""
+        return Path(path) if path and path != ":memory:" else None
+    if parsed.scheme == "file":
+        return Path(urllib.parse.unquote(parsed.path))
+    return Path(uri) if parsed.scheme == "" or len(parsed.scheme) == 1 else None  # a path (C: on Windows)
+
+
+def _reason(e: BaseException, timeout: str) -> str:
+    """What went wrong, in a few words: a server's silence or refusal as such (MLflow wraps them in a paragraph on
+    retries), else the first line of the message, shortened."""
+    text = str(e)
+    if "timed out" in text.lower():
+        return f"no answer within {timeout} s"
+    if "connection refused" in text.lower():
+        return "the connection was refused: no server listens there"
+    line = next((line.strip() for line in text.splitlines() if line.strip()), type(e).__name__)
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
 class MLflowLogger:
     """Params (the run's settings), metrics per epoch and, at the end, the run directory's files as artifacts,
     to an MLflow tracking store.
@@ -156,19 +208,77 @@ class MLflowLogger:
     `mlflow ui` started there shows. A server is `http://host:port`. Metric keys are metrics.jsonl's, with the
     epoch as the step. A resumed run continues the MLflow run it started (found by the tag `vaekit.run`, the
     run directory and its creation time); its params are those it started with.
+
+    The store is checked when the logger is made, before training starts: a local store's database and artifact
+    folders must be writable (`FileError` otherwise), and a server must answer within seconds (`FIRST_REQUEST`);
+    a store MLflow refuses, and any later failure of the store, is a one-line `VaekitError` naming it.
     """
 
     def __init__(self, run_dir: str | Path | None, tracking_uri: str | None = None, experiment: str | None = None,
                  run_name: str | None = None) -> None:
-        _require("mlflow", "mlflow", "--log mlflow")
+        mlflow = _require("mlflow", "mlflow", "--log mlflow")
         from mlflow.tracking import MlflowClient
 
-        self.client = MlflowClient(tracking_uri)
         self.experiment = experiment or default_experiment()
         self.run_dir = Path(run_dir).resolve() if run_dir is not None else None
         self.run_name = run_name or (self.run_dir.name if self.run_dir is not None else None)
         self.run_id: str | None = None
+        uri = tracking_uri or mlflow.get_tracking_uri()
+        self.where = (f"--mlflow-uri {uri}" if tracking_uri else f"$MLFLOW_TRACKING_URI {uri}"
+                      if os.environ.get("MLFLOW_TRACKING_URI") else f"MLflow's default store {uri}")
+        database = _local_path(uri) if uri.startswith("sqlite:") else None
+        if database is not None:
+            self._check_local(database.parent, "its database folder")
+            if database.exists():
+                self._check_local(database, "its database")
+            # Absolute: MLflow keeps a store per URI for the process, which a relative one would outlive a chdir.
+            _, query, options = uri.partition("?")
+            uri = f"sqlite:///{database.resolve()}{query}{options}"
+        folder = _local_path(uri) if database is None else None  # a file store: MLflow 3 refuses one by default
+        opening = (f"opening a file store (a folder), which MLflow {mlflow.__version__} may refuse," if folder else
+                   "opening the store")
+        with self._store(opening):
+            self.client = MlflowClient(uri)
+        if folder is not None:
+            self._check_local(folder, "its folder")
+        with self._store("reaching the store", FIRST_REQUEST):
+            self.experiment_id = self._experiment_id()
+            location = self.client.get_experiment(self.experiment_id).artifact_location
+        artifacts = _local_path(location) if location else None
+        if artifacts is not None:
+            self._check_local(artifacts, f"its artifact folder (experiment {self.experiment!r})")
         atexit.register(self._stopped)
+
+    def _check_local(self, path: Path, what: str) -> None:
+        """A `FileError` naming the store where `path` (a folder, or a database file) cannot be written."""
+        from vaekit.errors import FileError
+        from vaekit.files import check_writable, file_error
+
+        try:
+            if path.is_file():
+                with open(path, "r+b"):  # opened for writing, not written
+                    pass
+            else:
+                check_writable(path)
+        except FileError as e:
+            raise FileError(f"{self.where}: {what} cannot be written: {e}") from None
+        except OSError as e:
+            raise FileError(f"{self.where}: {what} cannot be written: {file_error(e, 'opening', path)}") from None
+
+    @contextlib.contextmanager
+    def _store(self, doing: str, limits: dict[str, str] = LATER_REQUESTS, kept: str = "") -> Iterator[None]:
+        """MLflow calls, with bounded HTTP waits; whatever fails is one line naming the store, what was done and what
+        was `kept`."""
+        try:
+            with _http_limits(limits):
+                yield
+        except VaekitError:
+            raise
+        except Exception as e:  # noqa: BLE001 - MLflow, requests, SQLAlchemy: their errors have no common base
+            timeout = os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", limits["MLFLOW_HTTP_REQUEST_TIMEOUT"])
+            raise VaekitError(f"{self.where}: {doing} failed ({_reason(e, timeout)}); {kept}check that the store is "
+                              f"reachable and writable, or use another (--mlflow-uri {MLFLOW_LOCAL_STORE} or a "
+                              "server http://host:port)") from None
 
     def _experiment_id(self) -> str:
         found = self.client.get_experiment_by_name(self.experiment)
@@ -183,19 +293,19 @@ class MLflowLogger:
     def on_start(self, config: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
-        experiment_id = self._experiment_id()
-        key = f"{self.run_dir}@{config['created']}" if self.run_dir is not None and "created" in config else None
-        self.run_id = self._existing(experiment_id, key) if key else None
-        if self.run_id is not None:
-            self.client.update_run(self.run_id, status="RUNNING")
-            return
-        tags = {"vaekit.version": __version__}
-        if key:
-            tags.update({"vaekit.run": key, "vaekit.run_dir": str(self.run_dir)})
-        self.run_id = self.client.create_run(experiment_id, run_name=self.run_name, tags=tags).info.run_id
-        params = [Param(k, v) for k, v in flatten(config).items()]
-        for i in range(0, len(params), 100):  # MLflow takes at most 100 params per call
-            self.client.log_batch(self.run_id, params=params[i : i + 100])
+        with self._store("starting the MLflow run"):
+            key = f"{self.run_dir}@{config['created']}" if self.run_dir is not None and "created" in config else None
+            self.run_id = self._existing(self.experiment_id, key) if key else None
+            if self.run_id is not None:
+                self.client.update_run(self.run_id, status="RUNNING")
+                return
+            tags = {"vaekit.version": __version__}
+            if key:
+                tags.update({"vaekit.run": key, "vaekit.run_dir": str(self.run_dir)})
+            self.run_id = self.client.create_run(self.experiment_id, run_name=self.run_name, tags=tags).info.run_id
+            params = [Param(k, v) for k, v in flatten(config).items()]
+            for i in range(0, len(params), 100):  # MLflow takes at most 100 params per call
+                self.client.log_batch(self.run_id, params=params[i : i + 100])
 
     def _run(self) -> str:
         if self.run_id is None:
@@ -208,18 +318,22 @@ class MLflowLogger:
         step, now = int(row["epoch"]), _milliseconds()
         metrics = [Metric(k, float(v), now, step) for k, v in row.items()
                    if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool)]
-        self.client.log_batch(self._run(), metrics=metrics)
+        kept = (f"{self.run_dir} keeps epoch {step}: `vaekit train --out {self.run_dir} --resume` continues it; "
+                if self.run_dir is not None else "")
+        with self._store(f"logging epoch {step}", kept=kept):
+            self.client.log_batch(self._run(), metrics=metrics)
 
     def on_end(self, run_dir: Path | None) -> None:
-        if run_dir is not None:
-            self.client.log_artifacts(self._run(), str(run_dir))
-        self.client.set_terminated(self._run(), "FINISHED")
+        with self._store("logging the run's files as artifacts"):
+            if run_dir is not None:
+                self.client.log_artifacts(self._run(), str(run_dir))
+            self.client.set_terminated(self._run(), "FINISHED")
         self.run_id = None
 
     def _stopped(self) -> None:
         """At exit, a run that did not end normally is marked KILLED rather than left RUNNING."""
         if self.run_id is not None:
-            with contextlib.suppress(Exception):  # the process is exiting; the store may be gone
+            with contextlib.suppress(Exception), _http_limits(FIRST_REQUEST):  # exiting; the store may be gone
                 self.client.set_terminated(self.run_id, "KILLED")
 
 

@@ -109,6 +109,9 @@ def open_run_directory(run_path: Path | None, resume: bool, writes: bool, new_co
             _claim(written, resume, checkpoint_bytes(model, ema))
         if run_path is not None and resume:
             progress = run_state.load_checkpoint(run_path, model, optimizer, generator, ema)
+            if config.epochs < progress.epoch:  # config.json must keep recording the epochs the run has
+                raise RunError(f"--epochs {config.epochs}: {run_path} has completed {progress.epoch} epochs already; "
+                               f"give --epochs {progress.epoch} or more to continue it (it is unchanged)")
         if written is not None and resume:
             run_state.export(written, progress)  # the exports may lag the checkpoint after a kill
             saved = read_json(written / run_state.CONFIG)

@@ -230,15 +230,19 @@ def _checkpoint_header(path: Path) -> dict[str, str]:
 
 def best_weights(run_dir: Path, weights: str = WEIGHTS) -> tuple[dict[str, torch.Tensor], Path]:
     """The best weights and the file they came from: model.safetensors, or the checkpoint's best.* when the export
-    lags behind the checkpoint (a kill between the commit and the export)."""
+    lags behind the checkpoint (a kill between the commit and the export) or cannot be read (truncated, damaged):
+    the export is derived from the checkpoint, which a resume writes it from again."""
     exported = run_dir / weights
     checkpoint = run_dir / CHECKPOINT
     if weights == WEIGHTS and checkpoint.exists():
         best_epoch = _checkpoint_header(checkpoint).get("best_epoch")
-        stamp = _checkpoint_header(exported).get("best_epoch") if exported.exists() else None
-        if stamp != best_epoch:
-            tensors = load_tensors(checkpoint)
-            return {k.removeprefix("best."): v for k, v in tensors.items() if k.startswith("best.")}, checkpoint
+        try:
+            if exported.exists() and _checkpoint_header(exported).get("best_epoch") == best_epoch:
+                return load_tensors(exported), exported
+        except RunError:
+            pass  # a damaged export: the checkpoint holds the same weights
+        tensors = load_tensors(checkpoint)
+        return {k.removeprefix("best."): v for k, v in tensors.items() if k.startswith("best.")}, checkpoint
     return load_tensors(exported), exported
 
 
