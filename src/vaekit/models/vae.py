@@ -86,7 +86,8 @@ class VAEConfig(LatentModelConfig):
     hidden: tuple[int, ...] = option((512,), "hidden layer widths (encoder order)", minimum=1)
     prior: str = option("normal", "prior p(z)", choices=PRIORS.names, group="prior")
     prior_components: int | None = option(None, "C: the prior's components (mixture components, VampPrior "
-                                          "pseudo-inputs; default: the prior's own)", minimum=1, group="prior",
+                                          "pseudo-inputs), the prior's own number when not given", minimum=1,
+                                          group="prior",
                                           when=("prior", lambda: PRIORS.names_where(_has_components)))
     # none: the seed's q(z|lambda_i), one (loc, scale) per training row, learned with the decoder; q(z|x) of any
     # other x is fitted by gradient ascent on its ELBO (vaekit.estimate.with_posteriors).
