@@ -147,7 +147,7 @@ def add_config_options(parser: argparse.ArgumentParser, owners: Sequence[Owner],
             group = groups[group_name]
             kind, many, _ = types[f.name]
             help_ = f.metadata.get("help", "")
-            if "(default:" in help_:  # the field says what its default means ("keep every label"): no second one
+            if "default:" in help_:  # the field says what its default means ("keep every label"): no second one
                 help_ += f" ({only.removeprefix('; ')})" if only else ""
             else:
                 help_ += f" ({default}{only})"
