@@ -358,6 +358,21 @@ def peak_rss_mb() -> float:
     return maxrss_mb()
 
 
+def run_measured(command: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[str, float, float]:
+    """Run `command` as a child process; its stdout, peak resident memory (MiB, the child's own rusage) and wall
+    seconds. A failing command ends the benchmark (its stderr passes through)."""
+    import subprocess
+
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    assert child.stdout is not None
+    out = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed (exit {os.waitstatus_to_exitcode(status)}); see above")
+    return out, usage.ru_maxrss / 1024, time.perf_counter() - started
+
+
 def maxrss_mb() -> float:
     """getrusage(RUSAGE_SELF).ru_maxrss in MB (KiB on Linux); see `peak_rss_mb` for why it can overstate."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -20,10 +20,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import run_measured  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SPEED = """
@@ -40,19 +41,9 @@ print(json.dumps({"seconds": time.perf_counter() - started, "mean": result.mean}
 """
 
 
-def child(command: list[str], src: Path | None = None) -> tuple[str, float, float]:
-    """Run `command`; its stdout, peak resident memory (MiB) and wall seconds."""
-    env = dict(os.environ)
-    if src is not None:
-        env["PYTHONPATH"] = str(src)
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
-    assert process.stdout is not None
-    out = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed")
-    return out, usage.ru_maxrss / 1024, time.perf_counter() - started
+def child(command: list[str], src: Path) -> tuple[str, float, float]:
+    """Run `command` with `src` first on the path; its stdout, peak resident memory (MiB) and wall seconds."""
+    return run_measured(command, {**os.environ, "PYTHONPATH": str(src)}, REPO)
 
 
 def main() -> None:

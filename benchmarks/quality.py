@@ -19,10 +19,12 @@ import os
 import platform
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import run_measured  # noqa: E402
 
 #: The issue's budget: each model trains at most 60 minutes on one thread of the 2-core machine (two rows side by
 #: side), summed over sittings: --max-minutes counts the epochs' seconds in metrics.jsonl, so a resumed run stops at
@@ -65,16 +67,10 @@ GAP_POINTS = 100
 
 def _vaekit(args: list[str], threads: int | None = None) -> tuple[str, float]:
     """Run `vaekit ARGS` (its stderr passes through, so a log shows its progress); its stdout and its peak
-    resident memory (MiB, from the child's own rusage)."""
+    resident memory (MiB)."""
     env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
-    child = subprocess.Popen([sys.executable, "-m", "vaekit", *args], stdout=subprocess.PIPE, text=True, env=env)
-    assert child.stdout is not None
-    out = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise SystemExit(f"vaekit {shlex.join(args)} failed (exit {child.returncode}); see its message above")
-    return out, usage.ru_maxrss / 1024
+    out, peak, _ = run_measured([sys.executable, "-m", "vaekit", *args], env)
+    return out, peak
 
 
 def _history(run: Path) -> list[dict]:

@@ -48,7 +48,7 @@ class ChunkPlan:
 
 
 def plan_chunks(model: LatentVariableModel, x: Tensor, num_samples: int, memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                pz: Distribution | None = None) -> ChunkPlan:
+                pz: Distribution | None = None, batch_size: int | None = None) -> ChunkPlan:
     """Size the chunks of `log_likelihood` for this model: at most `memory_budget` bytes of tensors made per chunk,
     and at most `FAST_ROWS` rows. The bytes are measured on two probes of the model itself (one datapoint with 16
     and with 64 draws; every tensor their operators make, none subtracted when freed): their difference is the
@@ -59,6 +59,7 @@ def plan_chunks(model: LatentVariableModel, x: Tensor, num_samples: int, memory_
         model, x: as `log_likelihood` takes them (x [N, *data_shape], N >= 1).
         num_samples: K.
         memory_budget: bytes; at least one row is always decoded, however small the budget.
+        batch_size: datapoints per batch, where the caller fixes it (K's chunks are then sized to the budget).
     """
     def made(k: int) -> int:  # bytes of the tensors that one datapoint's chunk of k draws makes
         return tensor_bytes(lambda: weights(rows(model, 0, 1), x[:1], k, pz=pz, reparameterized=False))
@@ -73,7 +74,7 @@ def plan_chunks(model: LatentVariableModel, x: Tensor, num_samples: int, memory_
     bytes_per_row = max(1, math.ceil(per_row))
     memory_budget = max(0, memory_budget - fixed)
     limit = max(1, min(FAST_ROWS, memory_budget // bytes_per_row))
-    batch_size = max(1, min(x.shape[0], limit // min(num_samples, limit)))
+    batch_size = batch_size or max(1, min(x.shape[0], limit // min(num_samples, limit)))
     chunks = -(-num_samples // max(1, min(num_samples, limit // batch_size)))
     return ChunkPlan(batch_size, -(-num_samples // chunks), chunks, bytes_per_row)
 
@@ -169,10 +170,7 @@ def log_likelihood(
     check_support(model, x, "log_likelihood's x")
     values, ess, elbos = (torch.empty(n, dtype=torch.float64, device=device) for _ in range(3))
     with unchecked():
-        plan = plan_chunks(model, x, num_samples, memory_budget, pz) if n else ChunkPlan(1, 1, 1, 1)
-        if batch_size is not None:
-            chunks = -(-num_samples // max(1, min(num_samples, plan.rows // batch_size)))
-            plan = ChunkPlan(batch_size, -(-num_samples // chunks), chunks, plan.bytes_per_row)
+        plan = plan_chunks(model, x, num_samples, memory_budget, pz, batch_size) if n else ChunkPlan(1, 1, 1, 1)
         # sum_k w_k, sum_k w_k^2 (as log-sum-exps), sum_k log p(x|z_k) and sum_k log w_k of one batch
         accumulators = torch.empty(4, plan.batch_size, dtype=torch.float64, device=device)
         for start in range(0, n, plan.batch_size):
