@@ -60,6 +60,7 @@ def table(rows: list[dict]) -> str:
                      f"({'reached' if best >= BEST else 'not reached'}). Each row trained at most 60 minutes on one "
                      "thread of a 2-core AMD EPYC VM, another row beside it; log p(x) is the test split's mean "
                      "with its standard error over images.")
+    lines += [f"\n{r['note']}" for r in rows if r.get("note")]
     return "\n".join(lines)
 
 
