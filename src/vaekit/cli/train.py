@@ -198,7 +198,8 @@ def _model(resolved: Resolved) -> nn.Module:
         torch.manual_seed(spec.train_config.seed)  # initialisation is part of the seeded run
         sizes = resolved.splits.sizes()
         check_training(spec.kind, spec.model_config, spec.objective, spec.train_config.batch_size,
-                       sizes["train"] + sizes["valid"])
+                       sizes["train"] + sizes["valid"], labelled_batch=spec.train_config.labelled_batch,
+                       epochs=spec.train_config.epochs)
     return spec.build_model()
 
 
