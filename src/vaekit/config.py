@@ -56,6 +56,7 @@ def option(
     group: str | None = None,
     when: tuple[str, tuple[Any, ...] | Callable[[], tuple[Any, ...]]] | None = None,
     flag: str | None = None,
+    auto: bool = False,
 ) -> Any:
     """A dataclass field with the metadata the schema and the command line read.
 
@@ -71,9 +72,10 @@ def option(
             values; the command line refuses it otherwise rather than ignoring it silently. The values may be a
             callable returning them (read from a registry's components: `Registry.names_where`).
         flag: the option's name, when it is not the field's name with dashes.
+        auto: a whole-number field (annotated `int | str`) that also takes the word "auto" (`--threads`).
     """
     metadata = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum, "cli": cli,
-                "group": group, "when": when, "flag": flag}
+                "group": group, "when": when, "flag": flag, "auto": auto}
     return dataclasses.field(default=default, metadata=metadata)
 
 

@@ -16,6 +16,7 @@ from vaekit.cli import compare, evaluate, experiment, outputs, train
 from vaekit.cli.options import EXIT_USAGE, Parser
 from vaekit.errors import FileError, VaekitError
 from vaekit.files import file_error
+from vaekit.limits import using_threads
 from vaekit.train import distributed
 from vaekit.version import __version__
 
@@ -61,6 +62,9 @@ def _main(argv: Sequence[str] | None) -> int:
         if distributed.launched() and args.command != "train":
             raise VaekitError("only `vaekit train` runs under torchrun (data-parallel); run this command as one "
                               "process")
+        if getattr(args, "apply_threads", False):  # `train` applies its own --threads (a config field) in `fit`
+            with using_threads(args.threads):
+                return args.func(args)
         return args.func(args)
     except BrokenPipeError:  # `vaekit ... | head`: the reader left; stop quietly, as Unix tools do
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit-time flush from failing again

@@ -169,9 +169,16 @@ def add_config_options(parser: argparse.ArgumentParser, owners: Sequence[Owner],
                                    help=help_)
             else:
                 choices = choices_of(f)
-                group.add_argument(flag_of(f), dest=f.name, type=kind, nargs="+" if many else None, default=None,
-                                   choices=choices, help=help_, metavar=None if choices else f.name.upper())
+                type_ = whole_number_or_auto if f.metadata.get("auto") else kind
+                metavar = None if choices else "N|auto" if f.metadata.get("auto") else f.name.upper()
+                group.add_argument(flag_of(f), dest=f.name, type=type_, nargs="+" if many else None, default=None,
+                                   choices=choices, help=help_, metavar=metavar)
     return list(added)
+
+
+def whole_number_or_auto(text: str) -> int | str:
+    """The value of an option that takes a whole number or the word auto (`--threads`)."""
+    return "auto" if text == "auto" else int(text)
 
 
 def _has(cls: type, name: str) -> bool:
@@ -224,6 +231,15 @@ def config_from(cls: type, values: dict[str, object], **extra: object):
     """Build config dataclass `cls` from the given options (plus `extra` fields), through the schema."""
     names = {f.name for f in dataclasses.fields(cls)}
     return validate(cls, {**{k: v for k, v in values.items() if k in names}, **extra}, Source.command_line())
+
+
+def add_threads_option(p: argparse.ArgumentParser) -> None:
+    """`--threads` for a command that computes and has no run configuration (evaluate, sample, ...), with the help
+    of `vaekit train --threads`; `vaekit.cli` applies it around the command (`vaekit.limits.using_threads`)."""
+    f = next(f for f in dataclasses.fields(TrainConfig) if f.name == "threads")
+    p.add_argument("--threads", type=whole_number_or_auto, default="auto", metavar="N|auto",
+                   help=f"{f.metadata['help']} (default: auto)")
+    p.set_defaults(apply_threads=True)
 
 
 def print_json(obj: object) -> None:

@@ -11,6 +11,7 @@ import torch
 from vaekit.config import MAX_EPOCHS, check, option
 from vaekit.data.pipeline import BINARIZE
 from vaekit.errors import DataError
+from vaekit.limits import AUTO_THREADS_RULE
 
 PRECISIONS = ("fp32", "bf16")
 SCHEDULES = ("constant", "cosine", "exponential", "step")
@@ -63,6 +64,10 @@ class TrainConfig:
     # faster steps on CPU; auto uses them wherever they apply.
     gradients: str = option("auto", "training-step gradients: derived by hand (plain MLP VAE, plain ELBO; faster "
                                     "on CPU), autograd, or auto (derived where it applies)", choices=GRADIENTS)
+    # OpenMP threads spin at barriers: on a machine whose cores are taken by other work, two threads can run 10x
+    # slower than one (BENCHMARKS.md). "auto" is vaekit.limits.auto_threads' rule, applied when training starts.
+    threads: int | str = option("auto", f"CPU threads (torch.set_num_threads), 1 to the cores this process may use, "
+                                f"or auto: {AUTO_THREADS_RULE}", minimum=1, auto=True)
 
     def __post_init__(self) -> None:
         check(self)

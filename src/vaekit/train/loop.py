@@ -29,6 +29,7 @@ from vaekit.data.pipeline import Pipeline
 from vaekit.data.splits import Splits
 from vaekit.distributions import unchecked
 from vaekit.errors import DataError
+from vaekit.limits import using_threads
 from vaekit.models import amortised, x_distribution
 from vaekit.objectives import ELBO, Objective
 from vaekit.serialized import read_json
@@ -42,6 +43,7 @@ from vaekit.train.loggers import Logger
 from vaekit.train.progress import ProgressBar, progress_bar
 from vaekit.train.rundir import holding_locks, open_run_directory, run_config
 from vaekit.train.step import Step, choose_step, make_optimizer, train_epoch
+from vaekit.train.threads import StarvationWatch
 from vaekit.train.validation import PER_DATAPOINT_VALIDATION_ROWS, validate
 
 
@@ -109,6 +111,7 @@ class _Training:
     num_dims: int                 # D, the data's dimensions (divergence is judged per dimension)
     hint: str | None              # the likely cause of a divergence, where the data suggests one
     loggers: list[Logger]
+    watch: StarvationWatch        # warns once when other work starves the threads
 
     @property
     def params(self) -> list[nn.Parameter]:
@@ -128,7 +131,8 @@ def _device_for(config: TrainConfig, group: distributed.Group) -> torch.device:
 
 
 def _set_up(model: nn.Module, splits: Splits, config: TrainConfig, objective: Objective, run_dir: str | Path | None,
-            resume: bool, data_config: DataConfig, command: list[str] | None, loggers: Sequence[Logger]) -> _Training:
+            resume: bool, data_config: DataConfig, command: list[str] | None, loggers: Sequence[Logger],
+            threads: int) -> _Training:
     """Device, preprocessing, seeds, the data on the device, the optimiser and the gradient step, then the run
     directory (new, or the state of the run to continue: locked until `fit` returns) and the loggers."""
     objective.check(model)
@@ -163,7 +167,8 @@ def _set_up(model: nn.Module, splits: Splits, config: TrainConfig, objective: Ob
     training = _Training(model, objective, config, group, device, data, generator, optimizer, step, ema,
                          ema.module if ema is not None else model, best_by, run_path, writes, progress,
                          math.prod(splits.data_shape), unscaled(splits, pipeline),
-                         list(loggers) if group.is_main else [])  # rank 0 logs for every process
+                         list(loggers) if group.is_main else [],  # rank 0 logs for every process
+                         StarvationWatch(threads, enabled=group.is_main and device.type == "cpu"))
     for logger in training.loggers:
         logger.on_start(read_json(run_path / run_state.CONFIG) if run_path is not None else
                         {"train": to_dict(config), "objective": {"name": objective.name, **to_dict(objective.config)}})
@@ -177,8 +182,10 @@ def _epoch(t: _Training, epoch: int, bar: ProgressBar | None) -> dict:
     """Train, validate, record, check for divergence, keep the best, checkpoint, tell the loggers; the row."""
     t.model.train()
     t0 = time.perf_counter()
+    t.watch.start()
     train = train_epoch(t.step, t.data, t.optimizer, t.params, t.generator, t.config, t.ema, t.group, epoch, bar)
     train_seconds = time.perf_counter() - t0
+    t.watch.check(epoch)
     t.evaluated.eval()
     valid = validate(t.evaluated, t.objective, t.data, t.group, t.device)
     row = _record(epoch, train, valid, t.objective.scalars(epoch), train_seconds, time.perf_counter() - t0, t.data.n)
@@ -279,8 +286,10 @@ def fit(
         progress: show a progress bar on stderr.
         loggers: experiment trackers told of the start, every saved epoch and the end (`vaekit.train.loggers`).
 
-    `fit` flushes denormal floats to zero in the calling thread and torch's worker threads, for the rest of the
-    process (`vaekit.train.denormals`: denormals slow CPU arithmetic).
+    `fit` computes with `config.threads` CPU threads (torch.set_num_threads; "auto": `vaekit.limits.auto_threads`)
+    and sets the number back when it returns; it says once (stderr) when other work starves those threads
+    (`vaekit.train.threads`). It flushes denormal floats to zero in the calling thread and torch's worker threads,
+    for the rest of the process (`vaekit.train.denormals`: denormals slow CPU arithmetic).
 
     In an initialised `torch.distributed` group (`torchrun`, see `vaekit.train.distributed`) every process trains
     on its share of each global batch of `config.batch_size` rows and the gradients are averaged, so a step is the
@@ -299,14 +308,15 @@ def fit(
         >>> model = VAE(VAEConfig(data_shape=splits.data_shape))
         >>> result = fit(model, splits, TrainConfig(epochs=50), build_objective("iwae", {"iw_samples": 5}))
     """
-    training = _set_up(model, splits, config, objective if objective is not None else ELBO(ELBO.Config()), run_dir,
-                       resume, data_config or DataConfig(data=splits.name), command, loggers)
-    start = training.progress.epoch + 1
-    flush_denormals()  # in every worker thread: denormal floats in late training slow CPU arithmetic several-fold
-    wanted = progress and training.group.is_main and start <= config.epochs
-    with unchecked(), progress_bar(wanted, config.epochs, math.ceil(training.data.n / config.batch_size)) as bar:
-        for epoch in range(start, config.epochs + 1):
-            _epoch(training, epoch, bar)
-            if _stop(training, epoch):
-                break
-    return _finish(training)
+    with using_threads(config.threads) as threads:  # before any work; as before once fit returns
+        training = _set_up(model, splits, config, objective if objective is not None else ELBO(ELBO.Config()),
+                           run_dir, resume, data_config or DataConfig(data=splits.name), command, loggers, threads)
+        start = training.progress.epoch + 1
+        flush_denormals()  # in every worker thread: denormal floats in late training slow CPU arithmetic several-fold
+        wanted = progress and training.group.is_main and start <= config.epochs
+        with unchecked(), progress_bar(wanted, config.epochs, math.ceil(training.data.n / config.batch_size)) as bar:
+            for epoch in range(start, config.epochs + 1):
+                _epoch(training, epoch, bar)
+                if _stop(training, epoch):
+                    break
+        return _finish(training)
