@@ -224,6 +224,7 @@ def _report(args: argparse.Namespace, out: Path, result: FitResult, objective: O
         "best_by": result.best_by,
         "best_valid": result.best_valid,
         "best_valid_elbo": best_row.get("valid_elbo_nats"),
+        "best_weights": result.best_weights,
         "images_per_second": history[-1].get("images_per_second") if history else None,
         "train_seconds_total": sum(row["epoch_seconds"] for row in history),
     }
@@ -232,8 +233,12 @@ def _report(args: argparse.Namespace, out: Path, result: FitResult, objective: O
         return
     print(f"run: {out}  ({len(history)} epochs, {summary['train_seconds_total']:.1f} s, "
           f"{summary['images_per_second'] or 0:,.0f} images/s)")
+    ema = any(key.startswith("ema_valid_") for key in best_row)  # both weights were validated
+    kept = ("" if not ema else "; the moving average of the weights (--ema-decay), which validated better than the "
+            "trained weights, is kept" if result.best_weights == "ema" else "; the trained weights, which validated "
+            "better than their moving average (--ema-decay), are kept")
     print(f"best validation {label(objective.validation_figure)}: {result.best_valid:.3f} nats per datapoint (epoch "
-          f"{result.best_epoch})")
+          f"{result.best_epoch}{kept})")
 
 
 __all__ = ["RESUMABLE", "Resolved", "add_parser", "resolve", "run_train"]

@@ -36,7 +36,7 @@ from vaekit.serialized import read_json
 from vaekit.train import distributed
 from vaekit.train import state as run_state
 from vaekit.train.batches import TrainingData, labelled_only, prepare_data
-from vaekit.train.config import TrainConfig, resolve_device
+from vaekit.train.config import TrainConfig, learning_rate, resolve_device
 from vaekit.train.denormals import flush_denormals
 from vaekit.train.divergence import check_divergence, unscaled
 from vaekit.train.loggers import Logger
@@ -57,6 +57,7 @@ class FitResult:
     best_by: str                 # its key in the history rows, e.g. "valid_elbo_nats"
     pipeline: Pipeline
     run_dir: Path | None
+    best_weights: str = "raw"    # "ema": the best weights are the moving average of the trained ones (--ema-decay)
 
 
 def pipeline_for(model: nn.Module, splits: Splits, config: TrainConfig) -> Pipeline:
@@ -103,7 +104,6 @@ class _Training:
     optimizer: torch.optim.Optimizer
     step: Step
     ema: AveragedModel | None     # the moving average of the weights, where asked for
-    evaluated: nn.Module          # what validation sees and what is saved: the moving average, else the model
     best_by: str                  # the history key that picks the best epoch, e.g. "valid_elbo_nats"
     run_path: Path | None
     writes: bool                  # this process writes the run directory (rank 0 of a run with one)
@@ -116,6 +116,11 @@ class _Training:
     @property
     def params(self) -> list[nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]
+
+    def candidates(self) -> dict[str, nn.Module]:
+        """The weights validated after each epoch, the better kept as the best: the trained weights ("raw") and,
+        with --ema-decay, their moving average ("ema")."""
+        return {"raw": self.model} if self.ema is None else {"raw": self.model, "ema": self.ema.module}
 
 
 def _device_for(config: TrainConfig, group: distributed.Group) -> torch.device:
@@ -164,9 +169,8 @@ def _set_up(model: nn.Module, splits: Splits, config: TrainConfig, objective: Ob
         config, model, optimizer, generator, ema, group, device)
     if group.rank > 0:  # every other process draws its own z (rank 0 keeps the single-process stream)
         torch.manual_seed(config.seed + 7919 * group.rank + progress.epoch)
-    training = _Training(model, objective, config, group, device, data, generator, optimizer, step, ema,
-                         ema.module if ema is not None else model, best_by, run_path, writes, progress,
-                         math.prod(splits.data_shape), unscaled(splits, pipeline),
+    training = _Training(model, objective, config, group, device, data, generator, optimizer, step, ema, best_by,
+                         run_path, writes, progress, math.prod(splits.data_shape), unscaled(splits, pipeline),
                          list(loggers) if group.is_main else [],  # rank 0 logs for every process
                          StarvationWatch(threads, enabled=group.is_main and device.type == "cpu"))
     for logger in training.loggers:
@@ -186,25 +190,44 @@ def _epoch(t: _Training, epoch: int, bar: ProgressBar | None) -> dict:
     train = train_epoch(t.step, t.data, t.optimizer, t.params, t.generator, t.config, t.ema, t.group, epoch, bar)
     train_seconds = time.perf_counter() - t0
     t.watch.check(epoch)
-    t.evaluated.eval()
-    valid = validate(t.evaluated, t.objective, t.data, t.group, t.device)
-    row = _record(epoch, train, valid, t.objective.scalars(epoch), train_seconds, time.perf_counter() - t0, t.data.n)
+    kept, figures = _validate(t)
+    row = _record(epoch, train, figures[kept], t.objective.scalars(epoch), train_seconds, time.perf_counter() - t0,
+                  t.data.n)
+    row["lr"] = learning_rate(t.config, epoch - 1)
+    if len(figures) > 1:  # both weights validated: both figures, and which were the better (and compete for best)
+        name = t.objective.validation_figure
+        row.update({f"{weights}_valid_{name}_nats": values[name] for weights, values in figures.items()})
+        row["valid_weights"] = kept
     t.progress.history.append(row)
     check_divergence(t.progress.history, t.objective.validation_figure, t.num_dims, t.config, t.hint, t.run_path)
-    best_changed = _keep_best(t.progress, row, t.best_by, t.evaluated)
+    best_changed = _keep_best(t.progress, row, t.best_by, t.candidates()[kept])
     if t.writes and t.run_path is not None:  # (writes implies a run_path)
         run_state.save_checkpoint(t.run_path, t.model, t.optimizer, t.generator, t.progress,
                                   best_changed=best_changed, ema=t.ema)
     for logger in t.loggers:
-        logger.on_epoch(row, t.evaluated)
+        logger.on_epoch(row, t.candidates()[kept])
     if bar is not None:
         bar.epoch_done(epoch, t.best_by, row)
     return row
 
 
+def _validate(t: _Training) -> tuple[str, dict[str, dict[str, float]]]:
+    """Validate each of `t.candidates()`: (the better by the objective's validation figure, the figures of each).
+    The moving average is kept where it is as good, or the trained weights' figure is not a number."""
+    figures = {}
+    for weights, module in t.candidates().items():
+        module.eval()
+        figures[weights] = validate(module, t.objective, t.data, t.group, t.device)
+    if "ema" not in figures:
+        return "raw", {"raw": figures["raw"]}
+    name = t.objective.validation_figure
+    raw, ema = figures["raw"][name], figures["ema"][name]
+    return ("raw" if raw > ema or (math.isnan(ema) and not math.isnan(raw)) else "ema"), figures
+
+
 def _record(epoch: int, train: dict[str, float], valid: dict[str, float], scalars: dict[str, float],
             train_seconds: float, epoch_seconds: float, n: int) -> dict:
-    """One row of metrics.jsonl: key names carry the units."""
+    """One row of metrics.jsonl: key names carry the units; the validation figures are those of the weights kept."""
     row: dict = {"epoch": epoch}
     row.update({f"train_{name}_nats": value for name, value in train.items()})
     row.update({f"valid_{name}_nats": value for name, value in valid.items() if name != "active_units"})
@@ -242,8 +265,11 @@ def _finish(t: _Training) -> FitResult:
         t.model.load_state_dict(t.progress.best_weights)
     for logger in t.loggers:
         logger.on_end(t.run_path)
+    best_row = next((row for row in t.progress.history if row.get("epoch") == t.progress.best_epoch), {})
+    # Runs made before both weights were validated recorded no `valid_weights`: they validated the moving average.
+    kept = best_row.get("valid_weights", "ema" if t.ema is not None else "raw")
     return FitResult(history=t.progress.history, best_epoch=t.progress.best_epoch, best_valid=t.progress.best_valid,
-                     best_by=t.best_by, pipeline=t.data.pipeline, run_dir=t.run_path)
+                     best_by=t.best_by, pipeline=t.data.pipeline, run_dir=t.run_path, best_weights=kept)
 
 
 # ---------------------------------------------------------------------------------------------------- fit
@@ -299,9 +325,11 @@ def fit(
         `FitResult`; `history` rows hold the objective's terms as `train_<name>_nats`, the validation figures as
         `valid_<name>_nats` (nats per datapoint: the plain ELBO's terms and active units where the model, given the
         validation labels where it is conditional, has latent variables; the objective's own figure), seconds and
-        images per second (a model without an encoder is validated on the first `PER_DATAPOINT_VALIDATION_ROWS`
-        validation rows: each needs its own fit of q). With `config.ema_decay` the
-        validated and returned weights are the moving average of the trained ones.
+        images per second, and `lr`, the learning rate at the epoch's start (a model without an encoder is validated
+        on the first `PER_DATAPOINT_VALIDATION_ROWS` validation rows: each needs its own fit of q). With
+        `config.ema_decay` both the trained weights and their moving average are validated after every epoch
+        (`raw_valid_<figure>_nats`, `ema_valid_<figure>_nats`); the better are the epoch's (`valid_weights`: "raw"
+        or "ema", and its `valid_*` figures) and compete for the best weights, which `best_weights` names.
 
     Example:
         >>> splits = vaekit.data.load("digits")
