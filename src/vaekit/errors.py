@@ -39,23 +39,24 @@ class PathError(FileError):
     exit_code = 2
 
 
-def cut(text: str, limit: int = SHOWN_CHARS) -> str:
-    """`text` itself when it has at most `limit` characters, else its start, an ellipsis and its length:
-    'aaaaaaaa... (5,000,000 characters)'."""
+def cut(text: str, limit: int = SHOWN_CHARS, length: int | None = None) -> str:
+    """`text` itself when it has at most `limit` characters, else its start, an ellipsis and its length (`length`
+    where given: the length of what `text` shows): 'aaaaaaaa... (5,000,000 characters)'."""
     if len(text) <= limit:
         return text
-    return f"{text[: max(limit - 3, 1)]}... ({len(text):,} characters)"
+    return f"{text[: max(limit - 3, 1)]}... ({len(text) if length is None else length:,} characters)"
 
 
 def shown(value: object, limit: int = SHOWN_CHARS) -> str:
-    """How a message quotes a value it was given: its repr, cut to `limit` characters (`cut`). A whole number too
-    long to print (Python refuses to write more than 4300 digits) is described by its size instead."""
+    """How a message quotes a value it was given: its repr, cut to `limit` characters (`cut`; a string's length is
+    its own, without the quotes of its repr). A whole number too long to print (Python refuses to write more than
+    4300 digits) is described by its size instead."""
     try:
         text = repr(value)
     except ValueError:  # int -> str beyond sys.get_int_max_str_digits()
         bits = value.bit_length() if isinstance(value, int) else 0
         return f"a whole number of {bits:,} bits" if bits else f"a {type(value).__name__} too large to print"
-    return cut(text, limit)
+    return cut(text, limit, len(value) if isinstance(value, str) else None)  # a string's own length
 
 
 __all__ = ["SHOWN_CHARS", "DataError", "FileError", "PathError", "RunError", "VaekitError", "cut", "shown"]

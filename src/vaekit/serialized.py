@@ -50,7 +50,8 @@ def read_json(path: str | Path, limit: int | None = None) -> Any:
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as e:  # ValueError: JSONDecodeError, or an integer of 4300+ digits
-        raise RunError(f"{path}: not valid JSON ({cut(str(e))}); restore the file or train the run again") from None
+        raise RunError(f"{path}: not valid JSON ({cut(str(e), 200)}); restore the file or train the run "
+                       "again") from None
 
 
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
@@ -95,7 +96,8 @@ def check_tensors(path: str | Path, tensors: Mapping[str, torch.Tensor], referen
     file and the tensor otherwise (`RunError`)."""
     missing = [k for k in reference if k not in tensors]
     if missing:
-        raise RunError(f"{path}: tensor {shown(missing[0])} is missing ({len(missing)} of {len(reference)} missing); {fix}")
+        raise RunError(f"{path}: tensor {shown(missing[0])} is missing ({len(missing)} of {len(reference)} "
+                       f"missing); {fix}")
     for name, value in tensors.items():
         if name not in reference:
             close = difflib.get_close_matches(name[:200], list(reference), n=1)

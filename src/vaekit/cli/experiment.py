@@ -122,7 +122,7 @@ def _parse(path: Path) -> dict:
         try:
             table = json.loads(text)
         except (json.JSONDecodeError, RecursionError) as e:
-            raise ConfigError(f"{path}: not valid JSON ({cut(str(e))}); fix the file") from None
+            raise ConfigError(f"{path}: not valid JSON ({cut(str(e), 200)}); fix the file") from None
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: must be a JSON object of sections, as a run's config.json is")
         version = table.get("format", 1)
@@ -133,7 +133,7 @@ def _parse(path: Path) -> dict:
     try:
         return tomllib.loads(text)
     except (tomllib.TOMLDecodeError, ValueError, RecursionError) as e:  # ValueError: an integer of 4300+ digits
-        raise ConfigError(f"{path}: not valid TOML ({cut(str(e))}); fix the file") from None
+        raise ConfigError(f"{path}: not valid TOML ({cut(str(e), 200)}); fix the file") from None
 
 
 def _default(cls: type, name: str) -> Any:

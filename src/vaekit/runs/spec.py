@@ -100,8 +100,8 @@ def read_config(path: Path) -> tuple[dict, RunSpec, Pipeline]:
         raise RunError(f"{path}: not a vaekit run config (expected a JSON object)")
     version = config.get("format", 1)
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT:
-        raise RunError(f"{path}: format {shown(version)} is not a config format of this vaekit (1 to {FORMAT}); the file was "
-                       "edited or made by a newer version")
+        raise RunError(f"{path}: format {shown(version)} is not a config format of this vaekit (1 to {FORMAT}); the "
+                       "file was edited or made by a newer version")
     config = upgrade(config)
     kind = config.get("kind")
     if not isinstance(kind, str) or kind not in MODELS:

@@ -1,10 +1,11 @@
 """Memory footprints, estimated before anything is allocated: sizes the user asks for that cannot fit are refused
 with an estimate (`vaekit.limits.ensure_fits`), not met with an allocation error.
 
-One mechanism for every registered model kind: the model is built on PyTorch's "meta" device (shapes, no
-memory), its parameters counted; where some size is large, one step of the objective (or one call of
-`generate`) runs on meta tensors and the bytes of every tensor it makes are added up. A kind that cannot be
-built on the meta device is not estimated (the tests build every registered kind and prior there).
+One mechanism for every registered model kind: the model is built on PyTorch's "meta" device (shapes, no memory),
+its parameters counted; where some size is large, one step of the objective (or one call of `generate`) runs on meta
+tensors and the bytes of every tensor it makes are added up (a step that reads values, as m2's does to find its
+labelled rows, cannot: each of its rows is then counted through every weight matrix). A kind that cannot be built on
+the meta device is not estimated (the tests build every registered kind and prior there).
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ def meta_model(kind: str, config: Any, error: type[VaekitError] = VaekitError) -
 
 def _model_bytes(model: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+def _row_bytes(model: nn.Module) -> int:
+    """A lower bound on the bytes one row makes in a step, for a step that cannot run on meta tensors: the input
+    and the output of every weight matrix, in float32."""
+    return 4 * sum(p.shape[0] + math.prod(p.shape[1:]) for p in model.parameters() if p.dim() >= 2)
 
 
 def _large(*configs: Any, extra: tuple[int, ...] = ()) -> bool:
@@ -105,9 +112,10 @@ def check_training(kind: str, config: Any, objective: Any, batch_size: int, num_
         y = torch.zeros(rows, dtype=torch.int64, device="meta") if hasattr(config, "num_classes") else None
         index = torch.arange(rows, device="meta") if hasattr(config, "num_rows") else None
         step = dry_run_bytes(lambda: objective(model, Batch(x, y, index), 0.0))
-        if step is not None:
-            needed += 2 * step  # the backward pass keeps about as much again
-            what += f", {rows} rows a step"
+        if step is None:  # the step reads values (m2's labelled rows): count each row through every weight matrix
+            step = rows * _row_bytes(model)
+        needed += 2 * step  # the backward pass keeps about as much again
+        what += f", {rows} rows a step"
     ensure_fits(needed, what + ")", "choose smaller sizes (--hidden, --latent-dim, --batch-size, --labelled-batch, "
                                     "--num-samples, ...)")
 

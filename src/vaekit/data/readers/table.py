@@ -23,7 +23,7 @@ def read_csv(path: Path) -> np.ndarray:
     try:
         text = read_bytes(path).decode("utf-8-sig")  # -sig: drop the byte-order mark spreadsheets write
     except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({cut(str(e))}); save the table as a UTF-8 CSV file") from e
+        raise DataError(f"{path}: not UTF-8 text ({cut(str(e), 200)}); save the table as a UTF-8 CSV file") from e
     fast = _read_csv_fast(text)
     if fast is not None:
         return fast
@@ -38,7 +38,7 @@ def read_csv(path: Path) -> np.ndarray:
                 rows.append(fields)
                 lines.append(reader.line_num)
     except csv.Error as e:
-        raise DataError(f"{path}, line {reader.line_num}: malformed CSV ({cut(str(e))}); fix that line") from e
+        raise DataError(f"{path}, line {reader.line_num}: malformed CSV ({cut(str(e), 200)}); fix that line") from e
     if not rows:
         raise DataError(f"{path}: no rows; a CSV data file holds one example per line, numbers separated by commas")
 
@@ -101,7 +101,7 @@ def header_row(path: Path) -> list[str]:
         row = next((row for row in csv.reader(io.StringIO(text)) if any(field.strip() for field in row)), [])
         return [field.strip() for field in row]
     except (UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"{path}: cannot read the header row ({cut(str(e))}); save the table as a UTF-8 CSV "
+        raise DataError(f"{path}: cannot read the header row ({cut(str(e), 200)}); save the table as a UTF-8 CSV "
                         "file") from None
 
 
