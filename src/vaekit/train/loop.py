@@ -213,13 +213,22 @@ def _epoch(t: _Training, epoch: int, bar: ProgressBar | None) -> dict:
 
 def _validate(t: _Training) -> tuple[str, dict[str, dict[str, float]]]:
     """Validate each of `t.candidates()`: (the better by the objective's validation figure, the figures of each).
-    The moving average is kept where it is as good, or the trained weights' figure is not a number."""
+    The moving average is kept where it is as good, or the trained weights' figure is not a number. It is validated
+    with the draws the trained weights were validated with, and leaves the random state as they left it: the two
+    are compared on the same noise, and training goes on as it would without the average."""
+    cuda = [t.device] if t.device.type == "cuda" else []
+    drawn = torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in cuda]
     figures = {}
     for weights, module in t.candidates().items():
         module.eval()
-        figures[weights] = validate(module, t.objective, t.data, t.group, t.device)
+        with torch.random.fork_rng(devices=cuda, enabled=weights != "raw"):
+            if weights != "raw":
+                torch.set_rng_state(drawn[0])
+                for d, state in zip(cuda, drawn[1]):
+                    torch.cuda.set_rng_state(state, d)
+            figures[weights] = validate(module, t.objective, t.data, t.group, t.device)
     if "ema" not in figures:
-        return "raw", {"raw": figures["raw"]}
+        return "raw", figures
     name = t.objective.validation_figure
     raw, ema = figures["raw"][name], figures["ema"][name]
     return ("raw" if raw > ema or (math.isnan(ema) and not math.isnan(raw)) else "ema"), figures
