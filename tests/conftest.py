@@ -1,5 +1,5 @@
-"""Shared test setup: fixed seeds, distribution validation on, warnings as errors (pyproject); a small tmpfs for real
-filesystem faults."""
+"""Shared test setup: fixed seeds, distribution validation on, warnings as errors (pyproject), clocks that never
+say training is starved; a small tmpfs for real filesystem faults."""
 
 from __future__ import annotations
 
@@ -20,6 +20,15 @@ def _seeded_and_validated():
     Distribution.set_default_validate_args(True)
     yield
     Distribution.set_default_validate_args(previous)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_clocks(monkeypatch):
+    """Training's starvation warning (`vaekit.train.threads`) reads clocks that say "not starved", so that no test
+    depends on how busy the machine is; tests/test_threads.py injects its own."""
+    from vaekit.train import threads
+
+    monkeypatch.setattr(threads, "usage", lambda: threads.Usage(cpu=0.0, wall=0.0, waited=None))
 
 
 @pytest.fixture

@@ -451,3 +451,131 @@ def test_baselines_are_scored_on_the_models_points(run, capsys):
     capsys.readouterr()
     page = (run / "report.html").read_text()
     assert "factorised Bernoulli" not in page and "scored on other points than the model" in page
+
+
+# ------------------------------------------------------------------- config files, sizes, paths and messages
+
+
+def _opened_later(fifo: Path) -> threading.Timer:
+    """A timer that opens `fifo` for writing after 20 s, to free a reader that blocked on it (which would hang)."""
+    timer = threading.Timer(20, lambda: open(fifo, "wb").close())
+    timer.start()
+    return timer
+
+
+def test_config_files_are_read_as_bounded_regular_files(tmp_path, capsys):
+    """--config FILE is read as every file is (`vaekit.files.read_regular`): a FIFO, a device (also through a
+    symbolic link) or a file above the config cap is one line naming what it is, before anything is read."""
+    from vaekit.files import CONFIG_LIMIT
+
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    (tmp_path / "zero.toml").symlink_to("/dev/zero")
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"# " + b"x" * CONFIG_LIMIT + b"\n")
+    opener = _opened_later(fifo)
+    try:
+        for path, named in ((fifo, "FIFO"), (Path("/dev/zero"), "device"), (tmp_path / "zero.toml", "device"),
+                            (big, "MiB")):
+            for command in (["config"], ["train", "--out", str(tmp_path / "r")]):
+                line = _error([*command, "--config", str(path)], capsys)
+                assert str(path) in line and named in line, line
+    finally:
+        opener.cancel()
+    assert not (tmp_path / "r").exists()
+
+
+def test_run_files_that_compare_reads_are_bounded(run, tmp_path, capsys):
+    """compare reads metrics.jsonl and evaluation.json of every run: a device in their place is named, not read."""
+    (run / "metrics.jsonl").unlink()
+    (run / "metrics.jsonl").symlink_to("/dev/zero")
+    (run / "evaluation.json").symlink_to("/dev/zero")
+    assert main(["compare", str(run), "--json"]) == 0
+    flags = " ".join(json.loads(capsys.readouterr().out)["flags"])
+    assert "evaluation.json could not be read" in flags and "device" in flags, flags
+
+
+def test_a_byte_order_mark_is_not_an_error(tmp_path, capsys):
+    for name, text in (("exp.toml", "[train]\nepochs = 7\n"), ("exp.json", json.dumps({"train": {"epochs": 7}}))):
+        path = tmp_path / name
+        path.write_bytes("\ufeff".encode() + text.encode())
+        assert main(["config", "--config", str(path)]) == 0, capsys.readouterr().err
+        assert "\nepochs = 7\n" in capsys.readouterr().out
+
+
+HUGE = "99999999999999999999999"
+#: case -> (experiment file, option on the command line, what the one line names)
+BEYOND = {
+    "epochs beyond 64 bits": (f"[train]\nepochs = {HUGE}\n", ["--epochs", HUGE], "64 bits"),
+    "epochs above the most": ("[train]\nepochs = 100001\n", ["--epochs", "100001"], "at most 100000"),
+    "a seed beyond 64 bits": (f"[train]\nseed = {2**64}\n", ["--seed", str(2**64)], "64 bits"),
+    "a width beyond 64 bits": (f"[model]\nhidden = [8, {HUGE}]\n", ["--hidden", "8", HUGE], "64 bits"),
+    "patience beyond 64 bits": (f"[train]\npatience = {HUGE}\n", ["--patience", HUGE], "64 bits"),
+    "warm-up above the most": ("[objective]\nwarmup_epochs = 100001\n", ["--warmup-epochs", "100001"], "at most"),
+}
+
+
+@pytest.mark.parametrize("case", list(BEYOND))
+def test_whole_numbers_beyond_their_range_are_one_line(case, tmp_path, capsys):
+    text, option, named = BEYOND[case]
+    experiment = tmp_path / "exp.toml"
+    experiment.write_text(text)
+    key = text.split("\n")[1].split(" = ")[0]
+    for args in (["train", "--config", str(experiment), "--out", str(tmp_path / "r")], ["config", "--config",
+                                                                                     str(experiment)]):
+        line = _error(args, capsys)
+        assert f".{key}" in line and str(experiment) in line and named in line, line
+    line = _error(["train", *option, "--out", str(tmp_path / "r")], capsys)
+    assert option[0] in line and named in line, line
+    assert not (tmp_path / "r").exists()
+
+
+def test_counts_of_other_commands_beyond_64_bits_are_one_line(trained, capsys):
+    for args in (["evaluate", str(trained), "--importance-samples", HUGE], ["sample", str(trained), "-n", HUGE],
+                 ["evaluate", str(trained), "--limit", HUGE], ["baselines", "--split-seed", HUGE]):
+        line = _error(args, capsys)
+        assert "64 bits" in line and HUGE in line, (args, line)
+
+
+def test_the_labelled_batch_enters_the_memory_estimate(tmp_path, capsys, monkeypatch):
+    """Each batch takes --labelled-batch labelled rows more: with 30 labels and a million a batch, the estimate
+    refuses it before anything is allocated (it used to count the batch alone, and training grew without bound)."""
+    monkeypatch.setenv("VAEKIT_MEMORY_LIMIT", "512M")
+    out = tmp_path / "r"
+    line = _error(["train", "--model", "m2", "--labelled", "30", "--labelled-batch", "1000000", "--out", str(out)],
+                  capsys)
+    assert "needs about" in line and "1000128 rows a step" in line and "--labelled-batch" in line, line
+    assert not out.exists()
+
+
+def test_values_quoted_in_messages_are_cut_to_a_readable_length(tmp_path, capsys):
+    """A 5 MB value (or key) in an experiment file is quoted by its start and its length, not whole."""
+    long = "x" * 5_000_000
+    for text, named in ((f'[train]\nseed = "{long}"\n', "train.seed"), (f'[model]\nprior = "{long}"\n', "prior"),
+                        (f'[train]\n{long} = 1\n', "unknown key"), (f'kind = "{long}"\n', "kind"),
+                        (f"train = [{', '.join(['1'] * 1_000_000)}]\n", "train must be a table")):
+        experiment = tmp_path / "exp.toml"
+        experiment.write_text(text)
+        line = _error(["config", "--config", str(experiment)], capsys)
+        assert named in line and len(line) < 400, line[:400]
+        if long[:40] in line:
+            assert "5,000,000 characters" in line, line
+    line = _error(["train", "--latent-dim", "y" * 100_000], capsys)
+    assert "--latent-dim" in line and "characters)" in line and len(line) < 300, line[:300]
+
+
+def test_an_unusable_out_path_is_bad_input_not_a_filesystem_fault(trained, tmp_path, capsys):
+    """--out naming an existing file (or a link to one, or a folder below a file) or a name too long for the
+    filesystem is exit 2, bad input, and the file is left as it was."""
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine")
+    (tmp_path / "link").symlink_to(mine)
+    for out in (mine, tmp_path / "link", mine / "run", tmp_path / ("n" * 300)):
+        line = _error(["train", "--out", str(out), *TINY], capsys, code=2)
+        assert "failed" in line or "exists" in line, line
+        assert mine.read_text() == "mine"
+    for args in (["sample", str(trained), "--out", str(mine / "s.png")],
+                 ["encode", str(trained), "--out", str(tmp_path / ("n" * 300 + ".npz"))]):
+        line = _error(args, capsys, code=2)
+        assert "failed" in line, line
+    assert mine.read_text() == "mine"

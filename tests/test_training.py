@@ -80,9 +80,70 @@ def test_the_moving_average_is_what_is_kept(tmp_path):
         expected = 0.25 * thetas[0][key] + 0.25 * thetas[1][key] + 0.5 * thetas[2][key]
         np.testing.assert_allclose(state[f"ema.module.{key}"], expected, rtol=1e-5, atol=1e-6, err_msg=key)
         np.testing.assert_array_equal(state[f"model.{key}"], thetas[2][key])  # training itself is unchanged
-    saved = load_file(tmp_path / "ema" / "model.safetensors")  # the kept weights are an average's
+    saved = load_file(tmp_path / "ema" / "model.safetensors")  # the kept weights: an average's, or the trained ones
     best = result.best_epoch
-    assert not np.array_equal(saved["encoder.net.0.weight"], thetas[best - 1]["encoder.net.0.weight"])
+    trained = np.array_equal(saved["encoder.net.0.weight"], thetas[best - 1]["encoder.net.0.weight"])
+    assert trained == (result.best_weights == "raw")
+
+
+def _scripted_validation(monkeypatch, figures: dict[tuple[int, str], float]) -> dict[tuple[int, str], dict]:
+    """Validation that returns `figures[(epoch, "raw" or "ema")]` as the ELBO (the trained weights are validated
+    first, then their moving average), and remembers the weights it was shown."""
+    from vaekit.train import loop
+
+    shown: dict[tuple[int, str], dict] = {}
+    calls = iter(figures)
+
+    def validate(model, objective, data, group, device):
+        key = next(calls)
+        shown[key] = {k: v.detach().clone().numpy() for k, v in model.state_dict().items()}
+        return {"elbo": figures[key], "reconstruction": 0.0, "kl": 0.0, "active_units": 1.0}
+
+    monkeypatch.setattr(loop, "validate", validate)
+    return shown
+
+
+def test_both_weights_are_validated_and_the_better_kept(tmp_path, monkeypatch, capsys):
+    """With --ema-decay every epoch validates the trained weights and their moving average: metrics.jsonl has both
+    figures and which was better (its valid_* figures), the best epoch is chosen among the better ones, and the
+    weights kept are the ones that scored it; the summary says which."""
+    figures = {(1, "raw"): -10.0, (1, "ema"): -9.0,  # the average better: -9, the best so far
+               (2, "raw"): -5.0, (2, "ema"): -8.0,   # the trained weights better: -5, the best
+               (3, "raw"): -7.0, (3, "ema"): -6.0}   # the average better, but below epoch 2's
+    shown = _scripted_validation(monkeypatch, figures)
+    run = tmp_path / "run"
+    args = ["train", "--out", str(run), "--hidden", "8", "--latent-dim", "2", "--epochs", "3", "--ema-decay", "0.9"]
+    assert main([*args, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["best_epoch"], summary["best_weights"], summary["best_valid"]) == (2, "raw", -5.0)
+    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["valid_weights"] for r in rows] == ["ema", "raw", "ema"]
+    assert [r["valid_elbo_nats"] for r in rows] == [-9.0, -5.0, -6.0]
+    assert [(r["raw_valid_elbo_nats"], r["ema_valid_elbo_nats"]) for r in rows] == [(-10, -9), (-5, -8), (-7, -6)]
+    saved = load_file(run / "model.safetensors")
+    for key, value in shown[(2, "raw")].items():
+        np.testing.assert_array_equal(saved[key], value, err_msg=key)
+    assert not np.array_equal(saved["encoder.net.0.weight"], shown[(2, "ema")]["encoder.net.0.weight"])
+
+
+def test_the_end_of_training_says_which_weights_were_kept(tmp_path, monkeypatch, capsys):
+    _scripted_validation(monkeypatch, {(1, "raw"): -10.0, (1, "ema"): -9.0})
+    assert main(["train", "--out", str(tmp_path / "r"), "--hidden", "8", "--latent-dim", "2", "--epochs", "1",
+                 "--ema-decay", "0.9"]) == 0
+    out = capsys.readouterr().out
+    assert "(epoch 1; the moving average of the weights (--ema-decay), which validated better than the trained " \
+           "weights, is kept)" in out, out
+
+
+def test_every_epoch_records_its_learning_rate(tmp_path, capsys):
+    args = ["--hidden", "8", "--latent-dim", "2", "--epochs", "4", "--lr-schedule", "cosine", "--lr-final", "1e-4"]
+    assert main(["train", "--out", str(tmp_path / "r"), *args]) == 0
+    capsys.readouterr()
+    rows = [json.loads(r) for r in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    config = vaekit.TrainConfig(epochs=4, lr_schedule="cosine", lr_final=1e-4)
+    assert [r["lr"] for r in rows] == [learning_rate(config, epoch - 1) for epoch in (1, 2, 3, 4)]
+    assert rows[0]["lr"] == 1e-3 and rows[-1]["lr"] < rows[0]["lr"]
+    assert all("valid_weights" not in r and "ema_valid_elbo_nats" not in r for r in rows)  # no moving average
 
 
 def test_early_stopping_stops_after_patience_epochs_without_improvement():

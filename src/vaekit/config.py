@@ -24,12 +24,19 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from vaekit.errors import VaekitError
+from vaekit.errors import VaekitError, cut, shown
 
 if typing.TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 C = TypeVar("C", bound="DataclassInstance")
+
+#: Whole numbers must fit in 64 bits (a signed 64-bit integer, what PyTorch and numpy index with), wherever they come
+#: from: an option, config.json or an experiment file. A field's own `maximum` may be smaller.
+INT_MAX = (1 << 63) - 1
+#: The most epochs an option counts (--epochs, --patience, --warmup-epochs, --lr-step-epochs): a run's history, one
+#: row per epoch, lives in the header of its checkpoint, rewritten after every epoch.
+MAX_EPOCHS = 100_000
 
 
 class ConfigError(VaekitError, ValueError):
@@ -49,6 +56,7 @@ def option(
     group: str | None = None,
     when: tuple[str, tuple[Any, ...] | Callable[[], tuple[Any, ...]]] | None = None,
     flag: str | None = None,
+    auto: bool = False,
 ) -> Any:
     """A dataclass field with the metadata the schema and the command line read.
 
@@ -64,9 +72,10 @@ def option(
             values; the command line refuses it otherwise rather than ignoring it silently. The values may be a
             callable returning them (read from a registry's components: `Registry.names_where`).
         flag: the option's name, when it is not the field's name with dashes.
+        auto: a whole-number field (annotated `int | str`) that also takes the word "auto" (`--threads`).
     """
     metadata = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum, "cli": cli,
-                "group": group, "when": when, "flag": flag}
+                "group": group, "when": when, "flag": flag, "auto": auto}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -142,23 +151,22 @@ def field_types(cls: type) -> dict[str, tuple[type, bool, bool]]:
 def _scalar(value: Any, kind: type, f: dataclasses.Field, source: Source) -> Any:
     if kind is bool:
         if not isinstance(value, bool):
-            _fail(source, f, f"must be true or false, got {value!r}")
+            _fail(source, f, f"must be true or false, got {shown(value)}")
         return value
     if kind is int:
-        if (isinstance(value, bool) or not isinstance(value, (int, float))
-                or (isinstance(value, float) and not math.isfinite(value)) or value != int(value)):
-            _fail(source, f, f"must be a whole number, got {value!r}")
-        value = int(value)
+        if f.metadata.get("auto") and value == "auto":
+            return value  # a field that also takes "auto" (`option(auto=True)`)
+        value = _whole(value, f, source)
     elif kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            _fail(source, f, f"must be a finite number, got {value!r}")
+            _fail(source, f, f"must be a finite number, got {shown(value)}")
         value = float(value)
     elif kind is str:
         if not isinstance(value, str):
-            _fail(source, f, f"must be a string, got {value!r}")
+            _fail(source, f, f"must be a string, got {shown(value)}")
         choices = choices_of(f)
         if choices is not None and value not in choices:
-            _fail(source, f, f"{value!r} is not one of {', '.join(choices)}")
+            _fail(source, f, f"{shown(value)} is not one of {', '.join(choices)}{suggest(value, choices)}")
         return value
     else:  # a structured field (dict, list) read from a file: at least of the declared type
         origin = typing.get_origin(kind) or kind
@@ -168,10 +176,30 @@ def _scalar(value: Any, kind: type, f: dataclasses.Field, source: Source) -> Any
         return value
     low, high = f.metadata.get("minimum"), f.metadata.get("maximum")
     if low is not None and value < low:
-        _fail(source, f, f"must be at least {low:g}, got {value:g}")
+        _fail(source, f, f"must be at least {_number(low)}, got {_number(value)}")
     if high is not None and value > high:
-        _fail(source, f, f"must be at most {high:g}, got {value:g}")
+        _fail(source, f, f"must be at most {_number(high)}, got {_number(value)}")
     return value
+
+
+def _whole(value: Any, f: dataclasses.Field, source: Source) -> int:
+    """A whole number (an integral float such as 1e3 too) that fits in 64 bits (`INT_MAX`)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not math.isfinite(value)) or value != int(value)):
+        _fail(source, f, f"must be a whole number{' or auto' if f.metadata.get('auto') else ''}, got {shown(value)}")
+    value = int(value)
+    if abs(value) > INT_MAX:
+        _fail(source, f, f"must fit in 64 bits (at most {INT_MAX:,}), got {_number(value)}")
+    return value
+
+
+def _number(value: float) -> str:
+    """A bound or a value in a message: whole numbers as they are (up to 20 digits), others with %g."""
+    if isinstance(value, int) and abs(value) >= 10**40:
+        return f"about 10^{math.floor(math.log10(abs(value)))}"  # str() of 4300+ digits raises
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e16):
+        return str(int(value))
+    return f"{value:g}"
 
 
 def check_value(cls: type, name: str, value: Any, source: Source) -> Any:
@@ -184,14 +212,14 @@ def check_value(cls: type, name: str, value: Any, source: Source) -> Any:
         return None
     if many:
         if not isinstance(value, (list, tuple)):
-            _fail(source, f, f"must be a list of {kind.__name__} values, got {value!r}")
+            _fail(source, f, f"must be a list of {kind.__name__} values, got {shown(value)}")
         return tuple(_scalar(v, kind, f, source) for v in value)
     return _scalar(value, kind, f, source)
 
 
 def suggest(name: str, known: Iterable[str]) -> str:
     """' (did you mean X?)' for the closest known name, or ''."""
-    close = difflib.get_close_matches(name, list(known), n=1)
+    close = difflib.get_close_matches(cut(name, 100), list(known), n=1)  # a long name is close to none
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

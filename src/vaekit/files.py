@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from vaekit.errors import FileError, RunError, VaekitError
+from vaekit.errors import FileError, PathError, RunError, VaekitError
 from vaekit.limits import format_bytes, memory_budget
 
 #: Test-only fault injection, a comma-separated list of: "kill@N" (SIGKILL), "ENOSPC@N" (any errno name;
@@ -36,6 +36,10 @@ from vaekit.limits import format_bytes, memory_budget
 #: stderr: `vaekit-file-op N OP PATH`).
 FAULT_ENV = "VAEKIT_FAULT"
 _operations = 0
+
+#: The most bytes a config file (an experiment file, a run's config.json) may have: text a person writes or a run
+#: records, a few KiB in practice; a larger one is refused before it is read.
+CONFIG_LIMIT = 8 << 20
 
 #: The name of a temp file `atomic_write` makes for NAME: `.NAME.<8 random characters>.tmp` (tempfile.mkstemp).
 _TEMP = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
@@ -77,17 +81,23 @@ _FIXES = {
     errno.EEXIST: "something of that name is in the way: move it or choose another name",
     errno.ENAMETOOLONG: "choose a shorter name",
     errno.EMFILE: "too many open files: raise the limit (ulimit -n) and run the command again",
+    errno.ELOOP: "the path is a loop of symbolic links: check the path",
 }
+#: Errnos that say the path itself cannot be used as given (a file where a folder should be, a name too long),
+#: whatever the state of the disk: bad input (`PathError`, exit 2), not a filesystem fault (exit 74).
+_BAD_PATH = frozenset({errno.EEXIST, errno.EISDIR, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP})
 
 
 def file_error(e: OSError, action: str, path: str | Path | None = None, kept: str = "") -> FileError:
-    """One-line `FileError` from an OSError: '<action> <path> failed (<reason>); <kept>; <what to do>'."""
+    """One-line `FileError` from an OSError: '<action> <path> failed (<reason>); <kept>; <what to do>'; a
+    `PathError` (bad input) where the errno says the path cannot be used as given (`_BAD_PATH`)."""
     where = path if path is not None else (e.filename or "a file")
     reason = e.strerror or str(e) or type(e).__name__
     name = errno.errorcode.get(e.errno or 0)
     fix = _FIXES.get(e.errno or 0, "check the disk and the path, and run the command again")
-    return FileError(f"{action} {where} failed ({reason}{f', {name}' if name else ''}); "
-                     + (f"{kept}; " if kept else "") + fix)
+    cls = PathError if e.errno in _BAD_PATH else FileError
+    return cls(f"{action} {where} failed ({reason}{f', {name}' if name else ''}); " + (f"{kept}; " if kept else "")
+               + fix)
 
 
 # ------------------------------------------------------------------------------------------- writing
@@ -337,5 +347,16 @@ def read_regular(path: str | Path, error: type[VaekitError] = RunError, limit: i
             raise error(f"{path}: cannot be read ({e.strerror or e}); check the disk and the file") from None
 
 
-__all__ = ["FAULT_ENV", "LOCK", "atomic_write", "check_writable", "file_error", "file_operation", "is_temp_name",
-           "lock_folder", "make_dir", "open_regular", "read_regular", "remove", "remove_stale_temps", "unique_dir"]
+def read_text(path: str | Path, error: type[VaekitError] = RunError, limit: int | None = None) -> str:
+    """The text of a regular file (`read_regular`), decoded as UTF-8 without the byte-order mark an editor may put
+    first; text that is not UTF-8 is an `error` naming the file and the byte."""
+    raw = read_regular(path, error, limit)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise error(f"{path}: not UTF-8 text ({e.reason} at byte {e.start:,}); save it as UTF-8") from None
+
+
+__all__ = ["CONFIG_LIMIT", "FAULT_ENV", "LOCK", "atomic_write", "check_writable", "file_error", "file_operation",
+           "is_temp_name", "lock_folder", "make_dir", "open_regular", "read_regular", "read_text", "remove",
+           "remove_stale_temps", "unique_dir"]

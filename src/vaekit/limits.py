@@ -1,4 +1,5 @@
-"""Bounded resources: how much memory vaekit may ask for, and refusals that say how much a request needs.
+"""Bounded resources: how much memory vaekit may ask for, and refusals that say how much a request needs; how many
+CPU threads it computes with.
 
 Every size that comes from a file header or from the user (an array's shape, an image's pixels, a gzip stream,
 `--hidden`, `sample -n`) is compared with `memory_budget()` before anything of that size is allocated, so that
@@ -6,13 +7,19 @@ hostile or mistaken input ends in one line with an estimate instead of an alloca
 
 The budget is the memory available to this process: the smaller of MemAvailable (/proc/meminfo) and the
 cgroup's limit less its usage (containers), or `$VAEKIT_MEMORY_LIMIT` (bytes; suffixes K, M, G, T) when set.
+
+Threads (`--threads`): OpenMP threads spin at their barriers, so on a machine whose cores are taken by other work
+more threads can be many times slower than one. `--threads auto` (`auto_threads`) takes the cores this process may
+use less the machine's recent load.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from vaekit.errors import VaekitError
@@ -105,4 +112,63 @@ def tensor_bytes(run: Callable[[], object]) -> int:
     return total
 
 
-__all__ = ["ensure_fits", "format_bytes", "memory_budget", "parse_bytes", "tensor_bytes"]
+# ------------------------------------------------------------------------------------------- threads
+
+#: How `--threads auto` chooses, as --help, the README and `auto_threads` say it.
+AUTO_THREADS_RULE = ("the cores this process may use (its CPU affinity and cgroup quota) less the 1-minute load "
+                     "average rounded to the nearest whole number, at least 1")
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (os.sched_getaffinity), or os.cpu_count(), and no more
+    than the cgroup's CPU quota (cpu.max, rounded up) where it has one."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError, ZeroDivisionError):
+        pass
+    return max(1, cores)
+
+
+def auto_threads() -> int:
+    """`--threads auto`: `AUTO_THREADS_RULE`, so that a busy machine gets fewer threads than a quiet one."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = 0.0
+    return max(1, usable_cores() - math.floor(load + 0.5))
+
+
+def resolve_threads(value: int | str, what: str = "--threads") -> int:
+    """The number of threads `value` (a whole number, or "auto") asks for; a number above `usable_cores()` (or
+    below 1) is a `VaekitError` naming `what` (the option, or the file and key it came from)."""
+    if value == "auto":
+        return auto_threads()
+    cores = usable_cores()
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= cores:
+        raise VaekitError(f"{what} {value}: this process may use {cores} CPU core{'s' * (cores != 1)} here; give 1 "
+                          f"to {cores}, or auto")
+    return value
+
+
+@contextlib.contextmanager
+def using_threads(value: int | str, what: str = "--threads") -> Iterator[int]:
+    """Compute with `resolve_threads(value)` threads (torch.set_num_threads) for the block, then as before."""
+    import torch
+
+    threads = resolve_threads(value, what)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(previous)
+
+
+__all__ = ["AUTO_THREADS_RULE", "auto_threads", "ensure_fits", "format_bytes", "memory_budget", "parse_bytes",
+           "resolve_threads", "tensor_bytes", "usable_cores", "using_threads"]

@@ -16,8 +16,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from vaekit.errors import RunError
-from vaekit.files import atomic_write, open_regular, read_regular
+from vaekit.errors import RunError, cut, shown
+from vaekit.files import atomic_write, open_regular, read_regular, read_text
 from vaekit.limits import ensure_fits
 
 # ------------------------------------------------------------------------------------------- writing
@@ -40,16 +40,18 @@ def tensors_to_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] 
 # ------------------------------------------------------------------------------------------- reading
 
 
-def read_json(path: str | Path) -> Any:
-    """Parse a JSON file, turning a missing or malformed file into a `RunError` that names it."""
+def read_json(path: str | Path, limit: int | None = None) -> Any:
+    """Parse a JSON file of at most `limit` bytes (default: the memory available), turning a missing or malformed
+    file into a `RunError` that names it."""
     path = Path(path)
     if not path.exists() and not path.is_symlink():
         raise RunError(f"{path}: not found; is this a vaekit run directory (made by `vaekit train`)?")
-    raw = read_regular(path, RunError)
+    text = read_text(path, RunError, limit)
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise RunError(f"{path}: not valid JSON ({e}); restore the file or train the run again") from None
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:  # ValueError: JSONDecodeError, or an integer of 4300+ digits
+        raise RunError(f"{path}: not valid JSON ({cut(str(e), 200)}); restore the file or train the run "
+                       "again") from None
 
 
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
@@ -69,7 +71,7 @@ def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
     try:
         return load_safetensors_bytes(raw), metadata
     except (SafetensorError, ValueError, RuntimeError, TypeError, OverflowError) as e:
-        raise RunError(f"{path}: not a readable safetensors file ({e}); train the run again") from None
+        raise RunError(f"{path}: not a readable safetensors file ({cut(str(e), 200)}); train the run again") from None
 
 
 def tensors_metadata(raw: bytes, path: str | Path) -> dict[str, str]:
@@ -84,7 +86,7 @@ def tensors_metadata(raw: bytes, path: str | Path) -> dict[str, str]:
             raise ValueError("metadata is not a map of strings")
         return metadata
     except (ValueError, UnicodeDecodeError, AttributeError) as e:
-        raise RunError(f"{path}: not a readable safetensors file ({e}); train the run again") from None
+        raise RunError(f"{path}: not a readable safetensors file ({cut(str(e), 200)}); train the run again") from None
 
 
 def check_tensors(path: str | Path, tensors: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor], *,
@@ -94,12 +96,13 @@ def check_tensors(path: str | Path, tensors: Mapping[str, torch.Tensor], referen
     file and the tensor otherwise (`RunError`)."""
     missing = [k for k in reference if k not in tensors]
     if missing:
-        raise RunError(f"{path}: tensor {missing[0]!r} is missing ({len(missing)} of {len(reference)} missing); {fix}")
+        raise RunError(f"{path}: tensor {shown(missing[0])} is missing ({len(missing)} of {len(reference)} "
+                       f"missing); {fix}")
     for name, value in tensors.items():
         if name not in reference:
-            close = difflib.get_close_matches(name, list(reference), n=1)
+            close = difflib.get_close_matches(name[:200], list(reference), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise RunError(f"{path}: unexpected tensor {name!r}{hint}; {fix}")
+            raise RunError(f"{path}: unexpected tensor {shown(name)}{hint}; {fix}")
         want = reference[name]
         if tuple(value.shape) != tuple(want.shape):
             raise RunError(f"{path}: tensor {name!r} has shape {list(value.shape)}, expected {list(want.shape)}; {fix}")

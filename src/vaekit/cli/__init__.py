@@ -1,8 +1,9 @@
 """The `vaekit` command: a thin shell over the library. The only package that reads argv or prints.
 
-Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback), 74 a filesystem fault (no space
-left, read-only, permission denied: one line saying what failed, on which path, what was kept and what to do),
-130 interrupted.
+Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback; also a path that cannot be used as
+given: a file where a folder should be, a name too long), 74 a filesystem fault (no space left, read-only, permission
+denied: one line saying what failed, on which path, what was kept and what to do), 130 interrupted. Each error class
+carries its code (`VaekitError.exit_code`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from vaekit.cli import compare, evaluate, experiment, outputs, train
 from vaekit.cli.options import EXIT_USAGE, Parser
 from vaekit.errors import FileError, VaekitError
 from vaekit.files import file_error
+from vaekit.limits import using_threads
 from vaekit.train import distributed
 from vaekit.version import __version__
 
-EXIT_IO = 74  # sysexits.h EX_IOERR: a filesystem fault, not bad input
+EXIT_IO = FileError.exit_code  # sysexits.h EX_IOERR: a filesystem fault, not bad input
 
 
 def build_parser() -> Parser:
@@ -60,6 +62,9 @@ def _main(argv: Sequence[str] | None) -> int:
         if distributed.launched() and args.command != "train":
             raise VaekitError("only `vaekit train` runs under torchrun (data-parallel); run this command as one "
                               "process")
+        if getattr(args, "apply_threads", False):  # `train` applies its own --threads (a config field) in `fit`
+            with using_threads(args.threads):
+                return args.func(args)
         return args.func(args)
     except BrokenPipeError:  # `vaekit ... | head`: the reader left; stop quietly, as Unix tools do
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit-time flush from failing again
@@ -75,7 +80,7 @@ def _main(argv: Sequence[str] | None) -> int:
             print(f"vaekit {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
         else:
             distributed.wait_for_main_to_report()
-        return EXIT_IO if isinstance(e, FileError) else EXIT_USAGE
+        return e.exit_code
     except KeyboardInterrupt:
         print(f"vaekit {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vaekit.cli.options import print_json, refuse_existing
+from vaekit.cli.options import add_threads_option, print_json, refuse_existing
 
 if TYPE_CHECKING:
     from vaekit.runs.compare import Comparison
@@ -22,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--html", metavar="OUT.html", help="also write a self-contained page: the table, the validation "
                                                       "curves overlaid and each run's samples")
     p.add_argument("--force", action="store_true", help="replace --html if it exists")
+    add_threads_option(p)
     p.set_defaults(func=run_compare)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vaekit.cli.options import print_json, progress_bar, progress_wanted
+from vaekit.cli.options import add_threads_option, print_json, progress_bar, progress_wanted
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +33,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--force", action="store_true",
                    help="compute again an evaluation with the same split, K, limit and seed (replacing its file)")
+    add_threads_option(p)
     p.set_defaults(func=run_evaluate)
 
     p = sub.add_parser("baselines", help="classic density estimators' test log-likelihood on a dataset")
@@ -41,6 +42,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="binarize grey-level data once (as a static-binarized VAE sees it)")
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    add_threads_option(p)
     p.set_defaults(func=run_baselines)
 
 

@@ -52,6 +52,8 @@ from vaekit.config import (
     when_of,
 )
 from vaekit.data.config import DataConfig
+from vaekit.errors import cut, shown
+from vaekit.files import CONFIG_LIMIT, read_text
 from vaekit.models import MODELS, config_class, default_objective
 from vaekit.objectives import OBJECTIVES
 from vaekit.train.config import TrainConfig
@@ -106,32 +108,32 @@ class Experiment:
 
 
 def _parse(path: Path) -> dict:
-    """The file's top-level table: TOML, or JSON for `.json` files (upgraded from earlier config.json formats)."""
+    """The file's top-level table: TOML, or JSON for `.json` files (upgraded from earlier config.json formats).
+
+    Read as every file is (`vaekit.files.read_text`: a regular file only, at most `CONFIG_LIMIT` bytes, UTF-8 with
+    or without a byte-order mark), so that a FIFO, a device or a huge file is one line, not a hang."""
     from vaekit.runs import FORMAT, upgrade  # vaekit 0.1 runs kept the ELBO's settings under "train"
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         raise ConfigError(f"{path}: not found; `vaekit config > exp.toml` writes an experiment file to start "
-                          "from") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot be read ({e})") from None
+                          "from")
+    text = read_text(path, ConfigError, CONFIG_LIMIT)
     if path.suffix == ".json":
         try:
             table = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}: not valid JSON ({e}); fix the file") from None
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise ConfigError(f"{path}: not valid JSON ({cut(str(e), 200)}); fix the file") from None
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: must be a JSON object of sections, as a run's config.json is")
         version = table.get("format", 1)
         if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT:
-            raise ConfigError(f"{path}: format {version!r} is not one this vaekit reads (1 to {FORMAT}); the file "
-                              "was edited or made by a newer vaekit")
+            raise ConfigError(f"{path}: format {shown(version)} is not one this vaekit reads (1 to {FORMAT}); the "
+                              "file was edited or made by a newer vaekit")
         return upgrade(table)
     try:
         return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML ({e}); fix the file") from None
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as e:  # ValueError: an integer of 4300+ digits
+        raise ConfigError(f"{path}: not valid TOML ({cut(str(e), 200)}); fix the file") from None
 
 
 def _default(cls: type, name: str) -> Any:
@@ -143,7 +145,7 @@ def _choose(table: dict, key: str, registry_names: tuple[str, ...], given_name: 
             path: Path) -> str | None:
     value = table.get(key)
     if value is not None and (not isinstance(value, str) or value not in registry_names):
-        raise ConfigError(f"{path}: {where} {value!r} is not one of {', '.join(registry_names)}"
+        raise ConfigError(f"{path}: {where} {shown(value)} is not one of {', '.join(registry_names)}"
                           f"{suggest(str(value), registry_names)}")
     return given_name or value
 
@@ -160,13 +162,13 @@ def read_experiment(path: str | Path, kind: str | None = None, objective: str | 
     table = _parse(path)
     for key in table:
         if key not in ("kind", *SECTIONS, *RECORDED):
-            raise ConfigError(f"{path}: unknown key {key!r}{suggest(str(key), ('kind', *SECTIONS))}; the keys are "
+            raise ConfigError(f"{path}: unknown key {shown(key)}{suggest(str(key), ('kind', *SECTIONS))}; the keys are "
                               f"kind and the sections {', '.join(SECTIONS)}")
     sections = {}
     for section in SECTIONS:
         content = table.get(section, {})
         if not isinstance(content, dict):
-            raise ConfigError(f"{path}: {section} must be a table of keys ([{section}]), got {content!r}")
+            raise ConfigError(f"{path}: {section} must be a table of keys ([{section}]), got {shown(content)}")
         sections[section] = dict(content)
     kind = _choose(table, "kind", MODELS.names(), kind, "kind", path)
     objective = _choose(sections["objective"], "name", OBJECTIVES.names(), objective, "objective.name", path)
@@ -190,7 +192,7 @@ def read_experiment(path: str | Path, kind: str | None = None, objective: str | 
             owner = next((c for c in classes if key in field_types(c)), None)
             if owner is None:
                 known = sorted({name for c in classes for name in field_types(c)} - {"data_shape"})
-                raise source.error(source.section, f"unknown key {key!r}{suggest(str(key), known)}")
+                raise source.error(source.section, f"unknown key {shown(key)}{suggest(str(key), known)}")
             value = check_value(owner, key, raw, source)
             if key == "data_shape":
                 data_shape = value

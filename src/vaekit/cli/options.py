@@ -18,9 +18,9 @@ import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from vaekit.config import Source, choices_of, field_types, flag_of, suggest, validate, when_of
+from vaekit.config import INT_MAX, Source, choices_of, field_types, flag_of, suggest, validate, when_of
 from vaekit.data.config import DataConfig
-from vaekit.errors import VaekitError
+from vaekit.errors import VaekitError, cut, shown
 from vaekit.models import MODELS, config_class
 from vaekit.objectives import OBJECTIVES
 from vaekit.train.config import TrainConfig
@@ -60,7 +60,7 @@ class Parser(argparse.ArgumentParser):
             parser = self._command_parser(parsed)
             hints = [suggest(arg.split("=", 1)[0], parser._option_string_actions) for arg in unknown
                      if arg.startswith("-")]
-            parser.error(f"unrecognized arguments: {' '.join(unknown)}{''.join(h for h in hints if h)}")
+            parser.error(f"unrecognized arguments: {cut(' '.join(unknown), 200)}{''.join(h for h in hints if h)}")
         return parsed
 
     def _command_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
@@ -72,12 +72,25 @@ class Parser(argparse.ArgumentParser):
                     return chosen._command_parser(parsed)
         return self
 
-    def _check_value(self, action: argparse.Action, value: typing.Any) -> None:
+    def _get_value(self, action: argparse.Action, arg_string: str) -> typing.Any:
+        # Every typed option of every command passes here: a value that is not of the option's type is quoted
+        # cut to a readable length, and a whole number must fit in 64 bits (`vaekit.config.INT_MAX`).
         try:
-            super()._check_value(action, value)
-        except argparse.ArgumentError as e:
-            hint = suggest(str(value), map(str, action.choices or ())) if isinstance(value, str) else ""
-            raise argparse.ArgumentError(action, f"{e.message}{hint}") from None
+            value = super()._get_value(action, arg_string)
+        except argparse.ArgumentError:
+            kinds = {"int": "a whole number", "float": "a number", "whole_number_or_auto": "a whole number or auto"}
+            kind = kinds.get(getattr(action.type, "__name__", ""), "a valid value")
+            raise argparse.ArgumentError(action, f"must be {kind}, got {shown(arg_string)}") from None
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT_MAX:
+            raise argparse.ArgumentError(action, f"must fit in 64 bits (at most {INT_MAX:,}), got "
+                                                 f"{cut(arg_string, 30)}")
+        return value
+
+    def _check_value(self, action: argparse.Action, value: typing.Any) -> None:
+        if action.choices is not None and value not in action.choices:
+            hint = suggest(str(value), map(str, action.choices)) if isinstance(value, str) else ""
+            raise argparse.ArgumentError(action, f"invalid choice: {shown(value)} (choose from "
+                                                 f"{', '.join(map(repr, action.choices))}){hint}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,9 +169,16 @@ def add_config_options(parser: argparse.ArgumentParser, owners: Sequence[Owner],
                                    help=help_)
             else:
                 choices = choices_of(f)
-                group.add_argument(flag_of(f), dest=f.name, type=kind, nargs="+" if many else None, default=None,
-                                   choices=choices, help=help_, metavar=None if choices else f.name.upper())
+                type_ = whole_number_or_auto if f.metadata.get("auto") else kind
+                metavar = None if choices else "N|auto" if f.metadata.get("auto") else f.name.upper()
+                group.add_argument(flag_of(f), dest=f.name, type=type_, nargs="+" if many else None, default=None,
+                                   choices=choices, help=help_, metavar=metavar)
     return list(added)
+
+
+def whole_number_or_auto(text: str) -> int | str:
+    """The value of an option that takes a whole number or the word auto (`--threads`)."""
+    return "auto" if text == "auto" else int(text)
 
 
 def _has(cls: type, name: str) -> bool:
@@ -211,6 +231,15 @@ def config_from(cls: type, values: dict[str, object], **extra: object):
     """Build config dataclass `cls` from the given options (plus `extra` fields), through the schema."""
     names = {f.name for f in dataclasses.fields(cls)}
     return validate(cls, {**{k: v for k, v in values.items() if k in names}, **extra}, Source.command_line())
+
+
+def add_threads_option(p: argparse.ArgumentParser) -> None:
+    """`--threads` for a command that computes and has no run configuration (evaluate, sample, ...), with the help
+    of `vaekit train --threads`; `vaekit.cli` applies it around the command (`vaekit.limits.using_threads`)."""
+    f = next(f for f in dataclasses.fields(TrainConfig) if f.name == "threads")
+    p.add_argument("--threads", type=whole_number_or_auto, default="auto", metavar="N|auto",
+                   help=f"{f.metadata['help']} (default: auto)")
+    p.set_defaults(apply_threads=True)
 
 
 def print_json(obj: object) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import torch
 
-from vaekit.cli.options import print_json, refuse_existing
+from vaekit.cli.options import add_threads_option, print_json, refuse_existing
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, check_writable
 
@@ -26,6 +26,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("report", help="write RUN/report.html: pictures, curves, evaluation")
     p.add_argument("run")
+    add_threads_option(p)
     p.set_defaults(func=run_report)
 
     p = sub.add_parser("sample", help="draw from the model; a picture grid for images")
@@ -37,6 +38,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    "(a density model always draws)")
     p.add_argument("--label", type=int, default=None, metavar="Y", help="draw from class Y (conditional models)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    add_threads_option(p)
     p.set_defaults(func=run_sample)
 
     p = sub.add_parser("reconstruct", help="test images beside their reconstructions")
@@ -45,6 +47,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", choices=("train", "valid", "test"))
     p.add_argument("--out", help="FILE.png (default: RUN/reconstructions.png)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    add_threads_option(p)
     p.set_defaults(func=run_reconstruct)
 
     p = sub.add_parser("encode", help="posterior means and variances of every split, to .npz (optionally refined "
@@ -56,6 +59,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="refine each q(z|x) by STEPS steps of gradient ascent on its own ELBO (per-datapoint inference, "
                         "vaekit.estimate.fit_posteriors) before writing it")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    add_threads_option(p)
     p.set_defaults(func=run_encode)
 
 

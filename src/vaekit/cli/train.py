@@ -12,6 +12,7 @@ run in --out), train it with `fit`, report.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 from vaekit.cli.options import GROUPS, add_run_options, config_from, given, print_json, progress_wanted
 from vaekit.data.config import DataConfig
 from vaekit.errors import VaekitError
+from vaekit.limits import resolve_threads
 from vaekit.objectives import OBJECTIVES, Objective, label
 from vaekit.train import distributed
 from vaekit.train.config import TrainConfig
@@ -33,8 +35,8 @@ if TYPE_CHECKING:  # imported when a command needs them: `vaekit --help` loads n
     from vaekit.runs import RunSpec
     from vaekit.train.loop import FitResult
 
-#: Options a resumed run may change.
-RESUMABLE = ("epochs", "device")
+#: Options a resumed run may change (none of them changes what is computed).
+RESUMABLE = ("epochs", "device", "threads")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -91,7 +93,10 @@ def resolve(args: argparse.Namespace) -> Resolved:
         raise VaekitError(f"{', '.join(changed)}: {args.out} was started with another configuration; drop "
                           "--resume to start it with this one")
     spec = saved.with_training(**{k: values[k] for k in RESUMABLE if k in values})
-    return Resolved(spec, spec.load_splits(Path(args.out) / "config.json"), Path(args.out), resume)
+    config = Path(args.out) / "config.json"
+    resolve_threads(spec.train_config.threads, "--threads" if "threads" in values else f"{config}: train.threads "
+                    "(a resumed run may change it with --threads)")
+    return Resolved(spec, spec.load_splits(config), Path(args.out), resume)
 
 
 def _refuse_misused(args: argparse.Namespace) -> None:
@@ -148,9 +153,10 @@ def _new_run(args: argparse.Namespace, values: dict[str, object]) -> Resolved:
     from vaekit.objectives import build_objective
     from vaekit.runs import RunSpec
 
-    kind, objective_name, values, experiment, _ = resolve_experiment(args, values)  # --config, then options
+    kind, objective_name, values, experiment, name_of = resolve_experiment(args, values)  # --config, then options
     data_config = config_from(DataConfig, values)
     train_config = config_from(TrainConfig, values)
+    resolve_threads(train_config.threads, name_of(_field(TrainConfig, "threads")))  # refused before data is read
     objective = build_objective(objective_name, config_from(OBJECTIVES[objective_name].Config, values))
     splits = load_data(data_config)
     if experiment is not None:
@@ -158,6 +164,10 @@ def _new_run(args: argparse.Namespace, values: dict[str, object]) -> Resolved:
     model_config = config_from(config_class(kind), values, **data_fields(kind, splits))
     spec = RunSpec(kind, model_config, objective, data_config, train_config)
     return Resolved(spec, splits, Path(args.out) if args.out is not None else None, resume=False)
+
+
+def _field(cls: type, name: str) -> dataclasses.Field:
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
 
 
 # ----------------------------------------------------------------------------------------- fit, report
@@ -198,7 +208,8 @@ def _model(resolved: Resolved) -> nn.Module:
         torch.manual_seed(spec.train_config.seed)  # initialisation is part of the seeded run
         sizes = resolved.splits.sizes()
         check_training(spec.kind, spec.model_config, spec.objective, spec.train_config.batch_size,
-                       sizes["train"] + sizes["valid"])
+                       sizes["train"] + sizes["valid"], labelled_batch=spec.train_config.labelled_batch,
+                       epochs=spec.train_config.epochs)
     return spec.build_model()
 
 
@@ -213,6 +224,7 @@ def _report(args: argparse.Namespace, out: Path, result: FitResult, objective: O
         "best_by": result.best_by,
         "best_valid": result.best_valid,
         "best_valid_elbo": best_row.get("valid_elbo_nats"),
+        "best_weights": result.best_weights,
         "images_per_second": history[-1].get("images_per_second") if history else None,
         "train_seconds_total": sum(row["epoch_seconds"] for row in history),
     }
@@ -221,8 +233,12 @@ def _report(args: argparse.Namespace, out: Path, result: FitResult, objective: O
         return
     print(f"run: {out}  ({len(history)} epochs, {summary['train_seconds_total']:.1f} s, "
           f"{summary['images_per_second'] or 0:,.0f} images/s)")
+    ema = any(key.startswith("ema_valid_") for key in best_row)  # both weights were validated
+    kept = ("" if not ema else "; the moving average of the weights (--ema-decay), which validated better than the "
+            "trained weights, is kept" if result.best_weights == "ema" else "; the trained weights, which validated "
+            "better than their moving average (--ema-decay), are kept")
     print(f"best validation {label(objective.validation_figure)}: {result.best_valid:.3f} nats per datapoint (epoch "
-          f"{result.best_epoch})")
+          f"{result.best_epoch}{kept})")
 
 
 __all__ = ["RESUMABLE", "Resolved", "add_parser", "resolve", "run_train"]

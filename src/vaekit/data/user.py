@@ -7,7 +7,6 @@ named datasets (`named.DATASETS`, read through its module) appear here only in a
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,12 +142,7 @@ def _npz_arrays(path: Path, shown: str, seed: int):
 
 def _label_column(path: Path, shown: str, table: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(the other columns, the column `name`) of a CSV table, by the header row's names."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            header = next((row for row in csv.reader(f) if any(field.strip() for field in row)), [])
-    except (OSError, UnicodeDecodeError, csv.Error) as e:  # read_csv read it a moment ago: only a race gets here
-        raise DataError(f"{shown}: cannot read the header row ({e}); check the file") from e
-    names = [field.strip() for field in header]
+    names = readers.header_row(path)
     if any(readers.is_number(n) for n in names):
         raise DataError(f"{shown}: --label-column {name}: the file has no header row naming its columns; add one")
     if name not in names:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from vaekit.config import check, option
+from vaekit.config import MAX_EPOCHS, check, option
 from vaekit.data.batch import Batch
 from vaekit.distributions import kl_units
 from vaekit.estimate.bounds import elbo_with_samples
@@ -34,7 +34,8 @@ class ELBOConfig:
     """Settings of the ELBO objective; saved in a run's config.json under "objective"."""
 
     beta: float = option(1.0, "weight of the KL term (beta-VAE; 1 is the ELBO)", minimum=0)
-    warmup_epochs: int = option(0, "KL warm-up: beta rises linearly from 0 over the first W epochs", minimum=0)
+    warmup_epochs: int = option(0, "KL warm-up: beta rises linearly from 0 over the first W epochs", minimum=0,
+                                maximum=MAX_EPOCHS)
     free_bits: float = option(0.0, "free bits: nats per latent dimension below which the KL is not pushed down",
                               minimum=0)
     num_samples: int = option(1, "draws of z per datapoint in the training ELBO", minimum=1)

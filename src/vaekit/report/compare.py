@@ -8,6 +8,7 @@ are embedded as data: URIs, so the page is one file that can be mailed or moved;
 from __future__ import annotations
 
 import base64
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -17,7 +18,7 @@ import torch
 
 from vaekit import plots
 from vaekit.errors import VaekitError
-from vaekit.files import atomic_write
+from vaekit.files import atomic_write, read_regular
 from vaekit.models import LatentVariableModel, generate, generates
 from vaekit.objectives import label
 from vaekit.report.markup import _e, _fmt, _page
@@ -35,16 +36,15 @@ td.diff { background: #fdf3d0; }
 """
 
 
-def _data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-
-
 def _image(path: Path, alt: str) -> str:
+    """A PNG the page holds (base64), read as every file is (`vaekit.files.read_regular`)."""
     from PIL import Image
 
-    with Image.open(path) as im:
+    raw = read_regular(path)
+    with Image.open(io.BytesIO(raw)) as im:
         width, height = im.size
-    return f'<img src="{_data_uri(path)}" alt="{_e(alt)}" width="{width}" height="{height}">'
+    uri = "data:image/png;base64," + base64.b64encode(raw).decode("ascii")
+    return f'<img src="{uri}" alt="{_e(alt)}" width="{width}" height="{height}">'
 
 
 def _names(comparison: Comparison) -> list[str]:

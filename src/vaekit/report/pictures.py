@@ -11,7 +11,6 @@ Every PNG is drawn by `vaekit.plots` into ``RUN/report_files`` and comes back as
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from torch import Tensor
 
 from vaekit import plots
 from vaekit.data import Splits
-from vaekit.data.readers import is_number
+from vaekit.data.readers import header_row, is_number
 from vaekit.errors import VaekitError
 from vaekit.estimate import CALIBRATION_BINS, Summary, batches, classify, posterior_moments, summarize
 from vaekit.files import check_writable, read_regular
@@ -241,11 +240,9 @@ def _feature_names(run: Run, num_features: int) -> list[str] | None:
     if path.suffix.lower() != ".csv" or not path.is_file():
         return None
     try:
-        with path.open(newline="", encoding="utf-8") as f:
-            header = next(csv.reader(f), [])
-    except (OSError, UnicodeDecodeError, csv.Error):
+        names = header_row(path)  # read as the data was: a regular file, bounded
+    except VaekitError:
         return None
-    names = [h.strip() for h in header]
     if len(names) != num_features or any(is_number(n) for n in names):
         return None  # no header row (as the CSV reader decides), or not one name per feature
     return [n.replace("$", r"\$") for n in names]  # a literal $, not matplotlib's maths mode

@@ -20,9 +20,11 @@ from typing import Any
 import torch
 
 from vaekit.config import to_dict
-from vaekit.errors import RunError
+from vaekit.errors import RunError, VaekitError, cut
+from vaekit.files import read_text
 from vaekit.models import latent_dim_of
 from vaekit.runs import read_config
+from vaekit.serialized import read_json
 from vaekit.train.state import CONFIG, METRICS
 
 EVALUATION = "evaluation.json"
@@ -105,9 +107,9 @@ class Comparison:
 
 def _history(path: Path) -> tuple[list[dict], str | None]:
     try:
-        rows = [json.loads(line) for line in (path / METRICS).read_text().splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        return [], f"{path / METRICS} could not be read ({e})"
+        rows = [json.loads(line) for line in read_text(path / METRICS).splitlines() if line.strip()]
+    except (VaekitError, ValueError, RecursionError) as e:  # ValueError: JSONDecodeError, 4300+ digit integers
+        return [], f"{path / METRICS} could not be read ({cut(str(e), 200)})"
     return [row for row in rows if isinstance(row, dict)], None
 
 
@@ -117,9 +119,9 @@ def _evaluation(path: Path) -> tuple[dict | None, list[float] | None, str | None
     if not file.exists():
         return None, None, None
     try:
-        figures = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        return None, None, f"{file} could not be read ({e})"
+        figures = read_json(file)
+    except RunError as e:
+        return None, None, f"{file} could not be read ({cut(str(e), 200)})"
     if not isinstance(figures, dict):
         return None, None, f"{file} is not a JSON object"
     values = (figures.get("per_datapoint") or {}).get("log_likelihood") if isinstance(figures.get("per_datapoint"),

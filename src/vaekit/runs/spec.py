@@ -19,7 +19,8 @@ from vaekit import data as vdata
 from vaekit.config import Source, validate
 from vaekit.data.config import DataConfig
 from vaekit.data.pipeline import Pipeline
-from vaekit.errors import RunError, VaekitError
+from vaekit.errors import RunError, VaekitError, shown
+from vaekit.files import CONFIG_LIMIT
 from vaekit.models import MODELS, config_class
 from vaekit.objectives import OBJECTIVES, Objective, build_objective
 from vaekit.serialized import read_json
@@ -87,24 +88,24 @@ def upgrade(config: dict) -> dict:
 def _section(config: dict, name: str, path: Path) -> Any:
     values = config.get(name)
     if not isinstance(values, dict):
-        raise RunError(f"{path}: section {name!r} is missing or not an object; restore the file or train again")
+        raise RunError(f"{path}: section {shown(name)} is missing or not an object; restore the file or train again")
     return values
 
 
 def read_config(path: Path) -> tuple[dict, RunSpec, Pipeline]:
     """Read and validate config.json: (the file as read, upgraded to the current format; the run's `RunSpec`; the
     data pipeline it was trained with). Every problem is a one-line `RunError` naming the file and the field."""
-    config = read_json(path)
+    config = read_json(path, CONFIG_LIMIT)
     if not isinstance(config, dict):
         raise RunError(f"{path}: not a vaekit run config (expected a JSON object)")
     version = config.get("format", 1)
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT:
-        raise RunError(f"{path}: format {version!r} is not a config format of this vaekit (1 to {FORMAT}); the file was "
-                       "edited or made by a newer version")
+        raise RunError(f"{path}: format {shown(version)} is not a config format of this vaekit (1 to {FORMAT}); the "
+                       "file was edited or made by a newer version")
     config = upgrade(config)
     kind = config.get("kind")
     if not isinstance(kind, str) or kind not in MODELS:
-        raise RunError(f"{path}: kind {kind!r} is not a model kind of this vaekit ({', '.join(MODELS.names())}); "
+        raise RunError(f"{path}: kind {shown(kind)} is not a model kind of this vaekit ({', '.join(MODELS.names())}); "
                        "the file was edited or made by another version")
     model_config = validate(config_class(kind), _section(config, "model", path), Source.file(path, "model"))
     data_config = validate(DataConfig, _section(config, "data", path), Source.file(path, "data"))
@@ -113,7 +114,7 @@ def read_config(path: Path) -> tuple[dict, RunSpec, Pipeline]:
     settings = dict(_section(config, "objective", path))
     name = settings.pop("name", None)
     if not isinstance(name, str) or name not in OBJECTIVES:
-        raise RunError(f"{path}: objective.name {name!r} is not one of {', '.join(OBJECTIVES.names())}; restore "
+        raise RunError(f"{path}: objective.name {shown(name)} is not one of {', '.join(OBJECTIVES.names())}; restore "
                        "the file or train again")
     objective = build_objective(name, settings, Source.file(path, "objective"))
     return config, RunSpec(kind, model_config, objective, data_config, train_config), pipeline

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 import torch
 
-from vaekit.config import check, option
+from vaekit.config import MAX_EPOCHS, check, option
 from vaekit.data.pipeline import BINARIZE
 from vaekit.errors import DataError
+from vaekit.limits import AUTO_THREADS_RULE
 
 PRECISIONS = ("fp32", "bf16")
 SCHEDULES = ("constant", "cosine", "exponential", "step")
@@ -22,7 +23,7 @@ _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 class TrainConfig:
     """How to train; saved in config.json beside the weights."""
 
-    epochs: int = option(300, "passes over the training split", minimum=1)
+    epochs: int = option(300, "passes over the training split", minimum=1, maximum=MAX_EPOCHS)
     batch_size: int = option(128, "datapoints per gradient step", minimum=1)
     # Semi-supervised runs with few labels (--labelled): the labelled rows would otherwise be seen once an epoch.
     labelled_batch: int = option(0, "where only some training rows are labelled (--labelled): this many labelled rows, "
@@ -39,13 +40,13 @@ class TrainConfig:
     lr_decay: float = option(0.99, "the factor of the exponential schedule (per epoch) or of the step schedule "
                              "(per --lr-step-epochs epochs)", minimum=0, maximum=1,
                              when=("lr_schedule", ("exponential", "step")))
-    lr_step_epochs: int = option(30, "the step schedule's epochs between two decays", minimum=1,
+    lr_step_epochs: int = option(30, "the step schedule's epochs between two decays", minimum=1, maximum=MAX_EPOCHS,
                                  when=("lr_schedule", ("step",)))
     # Evaluating an exponential moving average of the weights is a cheap, reliable gain in log p(x).
     ema_decay: float = option(0.0, "exponential moving average of the weights, validated and saved (0: off; "
                               "0.999 is typical)", minimum=0, maximum=0.999999)
     patience: int | None = option(None, "stop early when the validation figure has not improved for this many "
-                                  "epochs (default: never)", minimum=1)
+                                  "epochs (default: never)", minimum=1, maximum=MAX_EPOCHS)
     # A wall-clock budget for shared machines; the epochs actually run are in metrics.jsonl (rerun with --epochs).
     max_minutes: float | None = option(None, "stop after the epoch during which training has run this many minutes "
                                        "(default: no limit)", minimum=0)
@@ -63,6 +64,10 @@ class TrainConfig:
     # faster steps on CPU; auto uses them wherever they apply.
     gradients: str = option("auto", "training-step gradients: derived by hand (plain MLP VAE, plain ELBO; faster "
                                     "on CPU), autograd, or auto (derived where it applies)", choices=GRADIENTS)
+    # OpenMP threads spin at barriers: on a machine whose cores are taken by other work, two threads can run 10x
+    # slower than one (BENCHMARKS.md). "auto" is vaekit.limits.auto_threads' rule, applied when training starts.
+    threads: int | str = option("auto", f"CPU threads (torch.set_num_threads), 1 to the cores this process may use, "
+                                f"or auto: {AUTO_THREADS_RULE}", minimum=1, auto=True)
 
     def __post_init__(self) -> None:
         check(self)

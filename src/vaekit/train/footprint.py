@@ -1,10 +1,11 @@
 """Memory footprints, estimated before anything is allocated: sizes the user asks for that cannot fit are refused
 with an estimate (`vaekit.limits.ensure_fits`), not met with an allocation error.
 
-One mechanism for every registered model kind: the model is built on PyTorch's "meta" device (shapes, no
-memory), its parameters counted; where some size is large, one step of the objective (or one call of
-`generate`) runs on meta tensors and the bytes of every tensor it makes are added up. A kind that cannot be
-built on the meta device is not estimated (the tests build every registered kind and prior there).
+One mechanism for every registered model kind: the model is built on PyTorch's "meta" device (shapes, no memory),
+its parameters counted; where some size is large, one step of the objective (or one call of `generate`) runs on meta
+tensors and the bytes of every tensor it makes are added up (a step that reads values, as m2's does to find its
+labelled rows, cannot: each of its rows is then counted through every weight matrix). A kind that cannot be built on
+the meta device is not estimated (the tests build every registered kind and prior there).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ LARGE = 1 << 12
 #: Tensors alive at once during a training step, per parameter: weights, gradient, Adam's two moments, the best
 #: weights, a moving average, and the checkpoint being serialised.
 TRAINING_COPIES = 8
+#: Bytes one epoch's row of history takes: the row itself, its JSON in every checkpoint's header and metrics.jsonl.
+HISTORY_ROW_BYTES = 8 << 10
 
 
 def meta_model(kind: str, config: Any, error: type[VaekitError] = VaekitError) -> nn.Module | None:
@@ -47,6 +50,12 @@ def meta_model(kind: str, config: Any, error: type[VaekitError] = VaekitError) -
 
 def _model_bytes(model: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+def _row_bytes(model: nn.Module) -> int:
+    """A lower bound on the bytes one row makes in a step, for a step that cannot run on meta tensors: the input
+    and the output of every weight matrix, in float32."""
+    return 4 * sum(p.shape[0] + math.prod(p.shape[1:]) for p in model.parameters() if p.dim() >= 2)
 
 
 def _large(*configs: Any, extra: tuple[int, ...] = ()) -> bool:
@@ -80,28 +89,35 @@ def check_model(kind: str, config: Any, what: str, error: type[VaekitError] = Va
                     "choose smaller sizes (--hidden, --latent-dim, ...)", error)
 
 
-def check_training(kind: str, config: Any, objective: Any, batch_size: int, num_rows: int) -> None:
+def check_training(kind: str, config: Any, objective: Any, batch_size: int, num_rows: int, *,
+                   labelled_batch: int = 0, epochs: int = 0) -> None:
     """Refuse a training run that cannot fit: TRAINING_COPIES copies of the weights, one step's tensors (counted on
-    meta tensors where a size is large) and the float32 view of `num_rows` rows of data."""
+    meta tensors where a size is large) and the float32 view of `num_rows` rows of data; a step's rows are a batch
+    and the `labelled_batch` labelled rows added to it, whose indices for a whole epoch are drawn at its start;
+    `epochs` rows of history are kept (and written into every checkpoint)."""
     from vaekit.data.batch import Batch
 
     model = meta_model(kind, config)
     if model is None:
         return
     count = sum(p.numel() for p in model.parameters())
-    needed = TRAINING_COPIES * _model_bytes(model) + 4 * num_rows * math.prod(config.data_shape)
+    steps = math.ceil(max(num_rows, 1) / batch_size)
+    needed = (TRAINING_COPIES * _model_bytes(model) + 4 * num_rows * math.prod(config.data_shape)
+              + 2 * 8 * steps * labelled_batch + HISTORY_ROW_BYTES * epochs)
     what = f"--model {kind} with these sizes ({count:.3g} parameters"
-    if _large(config, objective.config, extra=(batch_size,)):
-        rows = min(batch_size, max(num_rows, 1))
+    if _large(config, objective.config, extra=(batch_size, labelled_batch)):
+        rows = min(batch_size, max(num_rows, 1)) + labelled_batch
         x = torch.zeros(rows, *config.data_shape, device="meta")
         # Labels where the kind models classes, row indices where it keeps parameters per training row.
         y = torch.zeros(rows, dtype=torch.int64, device="meta") if hasattr(config, "num_classes") else None
         index = torch.arange(rows, device="meta") if hasattr(config, "num_rows") else None
         step = dry_run_bytes(lambda: objective(model, Batch(x, y, index), 0.0))
-        if step is not None:
-            needed += 2 * step  # the backward pass keeps about as much again
-            what += f", {rows} rows a step"
-    ensure_fits(needed, what + ")", "choose smaller sizes (--hidden, --latent-dim, --batch-size, --num-samples, ...)")
+        if step is None:  # the step reads values (m2's labelled rows): count each row through every weight matrix
+            step = rows * _row_bytes(model)
+        needed += 2 * step  # the backward pass keeps about as much again
+        what += f", {rows} rows a step"
+    ensure_fits(needed, what + ")", "choose smaller sizes (--hidden, --latent-dim, --batch-size, --labelled-batch, "
+                                    "--num-samples, ...)")
 
 
 def check_sampling(kind: str, config: Any, n: int, what: str) -> None:

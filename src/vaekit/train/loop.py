@@ -29,19 +29,21 @@ from vaekit.data.pipeline import Pipeline
 from vaekit.data.splits import Splits
 from vaekit.distributions import unchecked
 from vaekit.errors import DataError
+from vaekit.limits import using_threads
 from vaekit.models import amortised, x_distribution
 from vaekit.objectives import ELBO, Objective
 from vaekit.serialized import read_json
 from vaekit.train import distributed
 from vaekit.train import state as run_state
 from vaekit.train.batches import TrainingData, labelled_only, prepare_data
-from vaekit.train.config import TrainConfig, resolve_device
+from vaekit.train.config import TrainConfig, learning_rate, resolve_device
 from vaekit.train.denormals import flush_denormals
 from vaekit.train.divergence import check_divergence, unscaled
 from vaekit.train.loggers import Logger
 from vaekit.train.progress import ProgressBar, progress_bar
 from vaekit.train.rundir import holding_locks, open_run_directory, run_config
 from vaekit.train.step import Step, choose_step, make_optimizer, train_epoch
+from vaekit.train.threads import StarvationWatch
 from vaekit.train.validation import PER_DATAPOINT_VALIDATION_ROWS, validate
 
 
@@ -55,6 +57,7 @@ class FitResult:
     best_by: str                 # its key in the history rows, e.g. "valid_elbo_nats"
     pipeline: Pipeline
     run_dir: Path | None
+    best_weights: str = "raw"    # "ema": the best weights are the moving average of the trained ones (--ema-decay)
 
 
 def pipeline_for(model: nn.Module, splits: Splits, config: TrainConfig) -> Pipeline:
@@ -101,7 +104,6 @@ class _Training:
     optimizer: torch.optim.Optimizer
     step: Step
     ema: AveragedModel | None     # the moving average of the weights, where asked for
-    evaluated: nn.Module          # what validation sees and what is saved: the moving average, else the model
     best_by: str                  # the history key that picks the best epoch, e.g. "valid_elbo_nats"
     run_path: Path | None
     writes: bool                  # this process writes the run directory (rank 0 of a run with one)
@@ -109,10 +111,16 @@ class _Training:
     num_dims: int                 # D, the data's dimensions (divergence is judged per dimension)
     hint: str | None              # the likely cause of a divergence, where the data suggests one
     loggers: list[Logger]
+    watch: StarvationWatch        # warns once when other work starves the threads
 
     @property
     def params(self) -> list[nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]
+
+    def candidates(self) -> dict[str, nn.Module]:
+        """The weights validated after each epoch, the better kept as the best: the trained weights ("raw") and,
+        with --ema-decay, their moving average ("ema")."""
+        return {"raw": self.model} if self.ema is None else {"raw": self.model, "ema": self.ema.module}
 
 
 def _device_for(config: TrainConfig, group: distributed.Group) -> torch.device:
@@ -128,7 +136,8 @@ def _device_for(config: TrainConfig, group: distributed.Group) -> torch.device:
 
 
 def _set_up(model: nn.Module, splits: Splits, config: TrainConfig, objective: Objective, run_dir: str | Path | None,
-            resume: bool, data_config: DataConfig, command: list[str] | None, loggers: Sequence[Logger]) -> _Training:
+            resume: bool, data_config: DataConfig, command: list[str] | None, loggers: Sequence[Logger],
+            threads: int) -> _Training:
     """Device, preprocessing, seeds, the data on the device, the optimiser and the gradient step, then the run
     directory (new, or the state of the run to continue: locked until `fit` returns) and the loggers."""
     objective.check(model)
@@ -160,10 +169,10 @@ def _set_up(model: nn.Module, splits: Splits, config: TrainConfig, objective: Ob
         config, model, optimizer, generator, ema, group, device)
     if group.rank > 0:  # every other process draws its own z (rank 0 keeps the single-process stream)
         torch.manual_seed(config.seed + 7919 * group.rank + progress.epoch)
-    training = _Training(model, objective, config, group, device, data, generator, optimizer, step, ema,
-                         ema.module if ema is not None else model, best_by, run_path, writes, progress,
-                         math.prod(splits.data_shape), unscaled(splits, pipeline),
-                         list(loggers) if group.is_main else [])  # rank 0 logs for every process
+    training = _Training(model, objective, config, group, device, data, generator, optimizer, step, ema, best_by,
+                         run_path, writes, progress, math.prod(splits.data_shape), unscaled(splits, pipeline),
+                         list(loggers) if group.is_main else [],  # rank 0 logs for every process
+                         StarvationWatch(threads, enabled=group.is_main and device.type == "cpu"))
     for logger in training.loggers:
         logger.on_start(read_json(run_path / run_state.CONFIG) if run_path is not None else
                         {"train": to_dict(config), "objective": {"name": objective.name, **to_dict(objective.config)}})
@@ -177,27 +186,57 @@ def _epoch(t: _Training, epoch: int, bar: ProgressBar | None) -> dict:
     """Train, validate, record, check for divergence, keep the best, checkpoint, tell the loggers; the row."""
     t.model.train()
     t0 = time.perf_counter()
+    t.watch.start()
     train = train_epoch(t.step, t.data, t.optimizer, t.params, t.generator, t.config, t.ema, t.group, epoch, bar)
     train_seconds = time.perf_counter() - t0
-    t.evaluated.eval()
-    valid = validate(t.evaluated, t.objective, t.data, t.group, t.device)
-    row = _record(epoch, train, valid, t.objective.scalars(epoch), train_seconds, time.perf_counter() - t0, t.data.n)
+    t.watch.check(epoch)
+    kept, figures = _validate(t)
+    row = _record(epoch, train, figures[kept], t.objective.scalars(epoch), train_seconds, time.perf_counter() - t0,
+                  t.data.n)
+    row["lr"] = learning_rate(t.config, epoch - 1)
+    if len(figures) > 1:  # both weights validated: both figures, and which were the better (and compete for best)
+        name = t.objective.validation_figure
+        row.update({f"{weights}_valid_{name}_nats": values[name] for weights, values in figures.items()})
+        row["valid_weights"] = kept
     t.progress.history.append(row)
     check_divergence(t.progress.history, t.objective.validation_figure, t.num_dims, t.config, t.hint, t.run_path)
-    best_changed = _keep_best(t.progress, row, t.best_by, t.evaluated)
+    best_changed = _keep_best(t.progress, row, t.best_by, t.candidates()[kept])
     if t.writes and t.run_path is not None:  # (writes implies a run_path)
         run_state.save_checkpoint(t.run_path, t.model, t.optimizer, t.generator, t.progress,
                                   best_changed=best_changed, ema=t.ema)
     for logger in t.loggers:
-        logger.on_epoch(row, t.evaluated)
+        logger.on_epoch(row, t.candidates()[kept])
     if bar is not None:
         bar.epoch_done(epoch, t.best_by, row)
     return row
 
 
+def _validate(t: _Training) -> tuple[str, dict[str, dict[str, float]]]:
+    """Validate each of `t.candidates()`: (the better by the objective's validation figure, the figures of each).
+    The moving average is kept where it is as good, or the trained weights' figure is not a number. It is validated
+    with the draws the trained weights were validated with, and leaves the random state as they left it: the two
+    are compared on the same noise, and training goes on as it would without the average."""
+    cuda = [t.device] if t.device.type == "cuda" else []
+    drawn = torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in cuda]
+    figures = {}
+    for weights, module in t.candidates().items():
+        module.eval()
+        with torch.random.fork_rng(devices=cuda, enabled=weights != "raw"):
+            if weights != "raw":
+                torch.set_rng_state(drawn[0])
+                for d, state in zip(cuda, drawn[1]):
+                    torch.cuda.set_rng_state(state, d)
+            figures[weights] = validate(module, t.objective, t.data, t.group, t.device)
+    if "ema" not in figures:
+        return "raw", figures
+    name = t.objective.validation_figure
+    raw, ema = figures["raw"][name], figures["ema"][name]
+    return ("raw" if raw > ema or (math.isnan(ema) and not math.isnan(raw)) else "ema"), figures
+
+
 def _record(epoch: int, train: dict[str, float], valid: dict[str, float], scalars: dict[str, float],
             train_seconds: float, epoch_seconds: float, n: int) -> dict:
-    """One row of metrics.jsonl: key names carry the units."""
+    """One row of metrics.jsonl: key names carry the units; the validation figures are those of the weights kept."""
     row: dict = {"epoch": epoch}
     row.update({f"train_{name}_nats": value for name, value in train.items()})
     row.update({f"valid_{name}_nats": value for name, value in valid.items() if name != "active_units"})
@@ -235,8 +274,11 @@ def _finish(t: _Training) -> FitResult:
         t.model.load_state_dict(t.progress.best_weights)
     for logger in t.loggers:
         logger.on_end(t.run_path)
+    best_row = next((row for row in t.progress.history if row.get("epoch") == t.progress.best_epoch), {})
+    # Runs made before both weights were validated recorded no `valid_weights`: they validated the moving average.
+    kept = best_row.get("valid_weights", "ema" if t.ema is not None else "raw")
     return FitResult(history=t.progress.history, best_epoch=t.progress.best_epoch, best_valid=t.progress.best_valid,
-                     best_by=t.best_by, pipeline=t.data.pipeline, run_dir=t.run_path)
+                     best_by=t.best_by, pipeline=t.data.pipeline, run_dir=t.run_path, best_weights=kept)
 
 
 # ---------------------------------------------------------------------------------------------------- fit
@@ -279,8 +321,10 @@ def fit(
         progress: show a progress bar on stderr.
         loggers: experiment trackers told of the start, every saved epoch and the end (`vaekit.train.loggers`).
 
-    `fit` flushes denormal floats to zero in the calling thread and torch's worker threads, for the rest of the
-    process (`vaekit.train.denormals`: denormals slow CPU arithmetic).
+    `fit` computes with `config.threads` CPU threads (torch.set_num_threads; "auto": `vaekit.limits.auto_threads`)
+    and sets the number back when it returns; it says once (stderr) when other work starves those threads
+    (`vaekit.train.threads`). It flushes denormal floats to zero in the calling thread and torch's worker threads,
+    for the rest of the process (`vaekit.train.denormals`: denormals slow CPU arithmetic).
 
     In an initialised `torch.distributed` group (`torchrun`, see `vaekit.train.distributed`) every process trains
     on its share of each global batch of `config.batch_size` rows and the gradients are averaged, so a step is the
@@ -290,23 +334,26 @@ def fit(
         `FitResult`; `history` rows hold the objective's terms as `train_<name>_nats`, the validation figures as
         `valid_<name>_nats` (nats per datapoint: the plain ELBO's terms and active units where the model, given the
         validation labels where it is conditional, has latent variables; the objective's own figure), seconds and
-        images per second (a model without an encoder is validated on the first `PER_DATAPOINT_VALIDATION_ROWS`
-        validation rows: each needs its own fit of q). With `config.ema_decay` the
-        validated and returned weights are the moving average of the trained ones.
+        images per second, and `lr`, the learning rate at the epoch's start (a model without an encoder is validated
+        on the first `PER_DATAPOINT_VALIDATION_ROWS` validation rows: each needs its own fit of q). With
+        `config.ema_decay` both the trained weights and their moving average are validated after every epoch
+        (`raw_valid_<figure>_nats`, `ema_valid_<figure>_nats`); the better are the epoch's (`valid_weights`: "raw"
+        or "ema", and its `valid_*` figures) and compete for the best weights, which `best_weights` names.
 
     Example:
         >>> splits = vaekit.data.load("digits")
         >>> model = VAE(VAEConfig(data_shape=splits.data_shape))
         >>> result = fit(model, splits, TrainConfig(epochs=50), build_objective("iwae", {"iw_samples": 5}))
     """
-    training = _set_up(model, splits, config, objective if objective is not None else ELBO(ELBO.Config()), run_dir,
-                       resume, data_config or DataConfig(data=splits.name), command, loggers)
-    start = training.progress.epoch + 1
-    flush_denormals()  # in every worker thread: denormal floats in late training slow CPU arithmetic several-fold
-    wanted = progress and training.group.is_main and start <= config.epochs
-    with unchecked(), progress_bar(wanted, config.epochs, math.ceil(training.data.n / config.batch_size)) as bar:
-        for epoch in range(start, config.epochs + 1):
-            _epoch(training, epoch, bar)
-            if _stop(training, epoch):
-                break
-    return _finish(training)
+    with using_threads(config.threads) as threads:  # before any work; as before once fit returns
+        training = _set_up(model, splits, config, objective if objective is not None else ELBO(ELBO.Config()),
+                           run_dir, resume, data_config or DataConfig(data=splits.name), command, loggers, threads)
+        start = training.progress.epoch + 1
+        flush_denormals()  # in every worker thread: denormal floats in late training slow CPU arithmetic several-fold
+        wanted = progress and training.group.is_main and start <= config.epochs
+        with unchecked(), progress_bar(wanted, config.epochs, math.ceil(training.data.n / config.batch_size)) as bar:
+            for epoch in range(start, config.epochs + 1):
+                _epoch(training, epoch, bar)
+                if _stop(training, epoch):
+                    break
+        return _finish(training)

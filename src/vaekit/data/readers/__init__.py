@@ -12,7 +12,7 @@ from vaekit.data.readers.arrays import MAX_NPZ_MEMBERS, read_npy, read_npz
 from vaekit.data.readers.idx import read_idx
 from vaekit.data.readers.images import IMAGE_SUFFIXES, read_image_folder
 from vaekit.data.readers.raw import GZIP_FLOOR, GZIP_RATIO, read_bytes
-from vaekit.data.readers.table import is_number, read_csv
+from vaekit.data.readers.table import header_row, is_number, read_csv
 
-__all__ = ["GZIP_FLOOR", "GZIP_RATIO", "IMAGE_SUFFIXES", "MAX_NPZ_MEMBERS", "is_number", "read_amat", "read_bytes",
-           "read_csv", "read_idx", "read_image_folder", "read_npy", "read_npz"]
+__all__ = ["GZIP_FLOOR", "GZIP_RATIO", "IMAGE_SUFFIXES", "MAX_NPZ_MEMBERS", "header_row", "is_number", "read_amat",
+           "read_bytes", "read_csv", "read_idx", "read_image_folder", "read_npy", "read_npz"]

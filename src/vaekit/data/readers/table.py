@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from vaekit.data.readers.raw import read_bytes
-from vaekit.errors import DataError
+from vaekit.errors import DataError, cut, shown
 
 
 def read_csv(path: Path) -> np.ndarray:
@@ -23,7 +23,7 @@ def read_csv(path: Path) -> np.ndarray:
     try:
         text = read_bytes(path).decode("utf-8-sig")  # -sig: drop the byte-order mark spreadsheets write
     except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({e}); save the table as a UTF-8 CSV file") from e
+        raise DataError(f"{path}: not UTF-8 text ({cut(str(e), 200)}); save the table as a UTF-8 CSV file") from e
     fast = _read_csv_fast(text)
     if fast is not None:
         return fast
@@ -38,7 +38,7 @@ def read_csv(path: Path) -> np.ndarray:
                 rows.append(fields)
                 lines.append(reader.line_num)
     except csv.Error as e:
-        raise DataError(f"{path}, line {reader.line_num}: malformed CSV ({e}); fix that line") from e
+        raise DataError(f"{path}, line {reader.line_num}: malformed CSV ({cut(str(e), 200)}); fix that line") from e
     if not rows:
         raise DataError(f"{path}: no rows; a CSV data file holds one example per line, numbers separated by commas")
 
@@ -65,10 +65,10 @@ def read_csv(path: Path) -> np.ndarray:
     for j in range(width):
         for i, value in enumerate(table[:, j]):
             if not is_number(str(value)):
-                column = f"column {header[j]!r} (column {j + 1})" if header is not None else f"column {j + 1}"
-                shown = repr(str(value)) if value else "an empty field"
+                column = f"column {shown(header[j])} (column {j + 1})" if header is not None else f"column {j + 1}"
+                held = shown(str(value)) if value else "an empty field"
                 raise DataError(
-                    f"{path}: {column} is not numeric: line {lines[i]} holds {shown}; "
+                    f"{path}: {column} is not numeric: line {lines[i]} holds {held}; "
                     "a CSV data file must hold numbers only: drop or encode that column"
                 )
     raise DataError(f"{path}: cannot read the table as numbers; a CSV data file must hold numbers only")  # unreachable
@@ -90,6 +90,19 @@ def _read_csv_fast(text: str) -> np.ndarray | None:
             continue
         return table if table.shape[0] > 0 else None
     return None
+
+
+def header_row(path: Path) -> list[str]:
+    """The first non-empty row of a CSV file, its fields stripped (a header row of names, or a row of data: the
+    caller tells them apart with `is_number`); read as `read_csv` reads the file (a regular file, gunzipped with
+    bounded inflation, UTF-8 with or without a byte-order mark)."""
+    try:
+        text = read_bytes(path).decode("utf-8-sig")
+        row = next((row for row in csv.reader(io.StringIO(text)) if any(field.strip() for field in row)), [])
+        return [field.strip() for field in row]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{path}: cannot read the header row ({cut(str(e), 200)}); save the table as a UTF-8 CSV "
+                        "file") from None
 
 
 def is_number(field: str) -> bool:
