@@ -4,12 +4,13 @@ the two-layer hierarchy through `vaekit.fit`, against pythae's equivalents, in o
 Arms (same statically binarized data, batch 128, Adam lr 1e-3, the same epochs, a validation pass every epoch):
 
   vae            vaekit VAE 784-400-20, plain ELBO -- the reference arm (hand-derived gradients, as fit chooses)
-  vae-autograd   the same through autograd (--gradients autograd): the control for every other vaekit arm,
-                 which all train through autograd
+  vae-autograd   the same through autograd (--gradients autograd): the control for the IWAE and VampPrior arms,
+                 which train through autograd
   iwae5, iwae50  vaekit VAE 784-400-20 trained on the IWAE bound, K = 5 / 50 (`build_objective("iwae")`)
   vamp           vaekit VAE 784-400-20 with the VampPrior, C = 500 pseudo-inputs, plain ELBO (Monte-Carlo KL)
   hvae           vaekit HVAE (`--model hvae`), Burda et al.'s two stochastic layers: 784-200-200-(z1 100)
-                 -100-100-(z2 50), plain ELBO
+                 -100-100-(z2 50), plain ELBO (hand-derived gradients, as fit chooses)
+  hvae-autograd  the same through autograd (--gradients autograd): its control
   hvae-iwae5     the same on the IWAE bound, K = 5 (not run unless named in --arms)
   pythae-vae, pythae-iwae5, pythae-iwae50, pythae-vamp
                  pythae 0.1.2's VAE, IWAE (number_samples = K) and VAMP (number_components = C, no warm-up) with the
@@ -113,6 +114,7 @@ ARMS = {a.name: a for a in [
     Arm("vamp", f"vaekit VampPrior C={COMPONENTS}", "vaekit", "vae", components=COMPONENTS),
     Arm("pythae-vamp", f"pythae VAMP C={COMPONENTS}", "pythae", "vae", components=COMPONENTS),
     Arm("hvae", "vaekit HVAE 2-layer, ELBO", "vaekit", "hvae"),
+    Arm("hvae-autograd", "vaekit HVAE 2-layer, ELBO, autograd", "vaekit", "hvae", gradients="autograd"),
     Arm("hvae-iwae5", "vaekit HVAE 2-layer, IWAE K=5", "vaekit", "hvae", "iwae", k=5),
 ]}
 # vaekit arm -> pythae's equivalent (trained in the same run, next to it in the order)

@@ -15,8 +15,11 @@ from vaekit.objectives import build_objective
 from vaekit.train.fast import LIKELIHOODS, applies, step_gradients
 
 
-def _model_and_data(likelihood: str, hidden: tuple[int, ...], data_shape: tuple[int, ...]):
-    model = vaekit.VAE(vaekit.VAEConfig(data_shape=data_shape, latent_dim=3, hidden=hidden, likelihood=likelihood))
+def _model_and_data(likelihood: str, hidden: tuple[int, ...], data_shape: tuple[int, ...], kind: str = "vae"):
+    config = {"data_shape": data_shape, "latent_dim": 3, "hidden": hidden, "likelihood": likelihood}
+    if kind == "hvae":  # the two-layer hierarchy: z2 of 2 dimensions above z1, one or two hidden layers between
+        config.update(latent_dim2=2, hidden2=hidden[::-1][:1] if len(hidden) == 1 else (4, 6))
+    model = vaekit.build_model(kind, config)
     if likelihood == "bernoulli":
         x = torch.bernoulli(torch.full((13, *data_shape), 0.3))
     else:
@@ -24,14 +27,17 @@ def _model_and_data(likelihood: str, hidden: tuple[int, ...], data_shape: tuple[
     return model.double(), x.double()
 
 
+@pytest.mark.parametrize("kind", ["vae", "hvae"])
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)
 @pytest.mark.parametrize("hidden", [(7,), (9, 5)])
 @pytest.mark.parametrize("data_shape", [(6,), (2, 3, 3)])
-def test_derived_gradients_equal_autograd(likelihood, hidden, data_shape):
-    model, x = _model_and_data(likelihood, hidden, data_shape)
-    # Move the prior off N(0, I) so that its location and scale enter the KL derivative.
-    model.prior_module.loc.fill_(0.3)
-    model.prior_module.scale.fill_(1.7)
+def test_derived_gradients_equal_autograd(kind, likelihood, hidden, data_shape):
+    """Sums of the terms and every parameter's gradient, in float64, at the same draw of the noise: the one-layer
+    VAE (analytic KL) and the two-layer hierarchy (Monte-Carlo KL through both layers' networks)."""
+    model, x = _model_and_data(likelihood, hidden, data_shape, kind)
+    if kind == "vae":  # move the prior off N(0, I) so that its location and scale enter the KL derivative
+        model.prior_module.loc.fill_(0.3)
+        model.prior_module.scale.fill_(1.7)
     derived = copy.deepcopy(model)
     torch.manual_seed(11)
     loss = build_objective("elbo")(model, Batch(x), 0.0)
@@ -45,8 +51,9 @@ def test_derived_gradients_equal_autograd(likelihood, hidden, data_shape):
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-10, atol=1e-12, msg=name)
 
 
-def test_gradient_buffers_are_overwritten_not_accumulated():
-    model, x = _model_and_data("bernoulli", (7,), (6,))
+@pytest.mark.parametrize("kind", ["vae", "hvae"])
+def test_gradient_buffers_are_overwritten_not_accumulated(kind):
+    model, x = _model_and_data("bernoulli", (7,), (6,), kind)
     torch.manual_seed(3)
     step_gradients(model, x)
     first = [p.grad.clone() for p in model.parameters()]
@@ -85,7 +92,11 @@ NOT_DERIVED = {
     "warm-up": ("vae", PLAIN, "elbo", {"warmup_epochs": 2}, "plain ELBO"),
     "free bits": ("vae", PLAIN, "elbo", {"free_bits": 0.1}, "plain ELBO"),
     "iwae": ("vae", PLAIN, "iwae", {"iw_samples": 3}, "plain ELBO"),
-    "hvae": ("hvae", {**PLAIN, "latent_dim2": 2, "hidden2": (4,)}, "elbo", {}, "one-layer VAE"),
+    "hvae iwae": ("hvae", {**PLAIN, "latent_dim2": 2, "hidden2": (4,)}, "iwae", {"iw_samples": 3}, "plain ELBO"),
+    "hvae beta": ("hvae", {**PLAIN, "latent_dim2": 2, "hidden2": (4,)}, "elbo", {"beta": 2.0}, "plain ELBO"),
+    "hvae continuous-bernoulli": ("hvae", {**PLAIN, "latent_dim2": 2, "hidden2": (4,),
+                                           "likelihood": "continuous-bernoulli"}, "elbo", {}, "continuous-bernoulli"),
+    "made": ("made", {"data_shape": (6,), "hidden": (8,)}, "likelihood", {}, "one-layer VAE nor"),
 }
 
 
@@ -110,12 +121,14 @@ def _tiny_splits() -> vaekit.data.Splits:
                               y_train=None, y_valid=None, y_test=None, levels=2, data_shape=(6,))
 
 
-def test_fit_with_derived_gradients_follows_the_autograd_run():
+@pytest.mark.parametrize("kind", ["vae", "hvae"])
+def test_fit_with_derived_gradients_follows_the_autograd_run(kind):
     splits = _tiny_splits()
     histories = {}
     for gradients in ("autograd", "derived"):
         torch.manual_seed(0)
-        model = vaekit.VAE(vaekit.VAEConfig(data_shape=(6,), latent_dim=2, hidden=(16,)))
+        model = vaekit.build_model(kind, {"data_shape": (6,), "latent_dim": 2, "hidden": (16,),
+                                          **({"latent_dim2": 2, "hidden2": (8,)} if kind == "hvae" else {})})
         config = vaekit.TrainConfig(epochs=3, batch_size=16, gradients=gradients)
         histories[gradients] = vaekit.fit(model, splits, config).history
     for a, b in zip(histories["autograd"], histories["derived"]):

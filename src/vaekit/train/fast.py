@@ -1,4 +1,5 @@
-"""Hand-derived ELBO gradients for MLP VAEs: one training step without the autograd graph.
+"""Hand-derived ELBO gradients for MLP VAEs and the two-layer hierarchy: one training step without the autograd
+graph.
 
 For the common model (MLP encoder and decoder with ReLU, diagonal-Gaussian q(z|x), one reparameterised sample,
 analytic KL, a Bernoulli or Gaussian likelihood) the gradient of the loss -mean ELBO is a short chain of matrix
@@ -8,11 +9,18 @@ time on a 2-core CPU at batch 128 (BENCHMARKS.md), where `torch.compile` measure
 themselves are computed by the same `torch.distributions` calls as `vaekit.elbo`; only the derivatives are
 written out here, and tests/test_gradients.py checks them against autograd in float64.
 
+The same holds for Burda et al.'s two-layer hierarchy (`HVAE`: four MLPs, Gaussian conditionals, and a
+Monte-Carlo KL from the one draw of z1 and z2), whose 35 small products per step left it to per-operator overhead
+under autograd: its derived step makes 690 calls into torch's operators per step against autograd's 1,150
+(torch.profiler, the optimiser's included). Its Gaussian log-densities at the draw are written from the noise,
+log N(m + s e; m, s) = -e^2 / 2 - log s - log(2 pi) / 2 (the likelihood stays torch.distributions'); the same
+float64 test checks them.
+
 `vaekit.fit` uses this path where `applies` says it can (`TrainConfig.gradients`), autograd otherwise. It applies
-only to the exact configuration it was derived for: a `VAE` with the standard-normal prior, MLP encoder and
-decoder, a likelihood in `LIKELIHOODS`, the plain ELBO (beta 1, no warm-up, no free bits, one draw, analytic KL),
-fp32 and no frozen parameters. Every other prior, objective and model kind trains through autograd, so a new
-component can never be silently trained with the wrong gradient.
+only to the exact configurations it was derived for: a `VAE` with the standard-normal prior, or an `HVAE`, with
+MLP encoder and decoder, a likelihood in `LIKELIHOODS`, the plain ELBO (beta 1, no warm-up, no free bits, one
+draw, analytic KL where one exists), fp32 and no frozen parameters. Every other prior, objective and model kind
+trains through autograd, so a new component can never be silently trained with the wrong gradient.
 """
 
 from __future__ import annotations
@@ -20,10 +28,12 @@ from __future__ import annotations
 from typing import cast
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Bernoulli, Distribution, Independent, Normal, kl_divergence
 
 from vaekit.distributions.priors import StandardNormalPrior
+from vaekit.models.hierarchical import HVAE
 from vaekit.models.vae import VAE
 from vaekit.networks import MLPDecoder, MLPEncoder
 from vaekit.objectives import ELBO, Objective
@@ -34,12 +44,13 @@ LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-fixed")
 
 def applies(model: object, objective: Objective, precision: str) -> str | None:
     """None where `step_gradients` can train this model with this objective, else the reason it cannot."""
-    if type(model) is not VAE:
-        return "the model is not vaekit's one-layer VAE"
-    if model.encoder is None:
-        return "the model has no encoder network (--encoder none)"
-    if type(model.prior_module) is not StandardNormalPrior:
-        return f"the {model.config.prior} prior has no derived gradient"
+    if type(model) is VAE:
+        if model.encoder is None:
+            return "the model has no encoder network (--encoder none)"
+        if type(model.prior_module) is not StandardNormalPrior:
+            return f"the {model.config.prior} prior has no derived gradient"
+    elif type(model) is not HVAE:
+        return "the model is neither vaekit's one-layer VAE nor its two-layer hierarchy"
     if not (type(model.encoder) is MLPEncoder and type(model.decoder) is MLPDecoder):
         return "the network is not an MLP"
     if model.config.likelihood not in LIKELIHOODS:
@@ -53,29 +64,28 @@ def applies(model: object, objective: Objective, precision: str) -> str | None:
     return None
 
 
-def step_gradients(model: VAE, x: Tensor) -> Tensor:
+def step_gradients(model: VAE | HVAE, x: Tensor) -> Tensor:
     """Set every parameter's `.grad` to the gradient of -mean ELBO over the batch, drawing z ~ q(z|x) once.
 
     Equivalent to `ELBO(ELBOConfig())(model, Batch(x), 0).loss.backward()` (the same draw of the global RNG, the
     same values) for a model that `applies` accepts; the gradients are written into the existing `.grad` buffers.
 
     Args:
-        model: an MLP VAE with a likelihood in `LIKELIHOODS`.
+        model: an MLP VAE or HVAE with a likelihood in `LIKELIHOODS`.
         x: a batch [B, *data_shape], already checked against the likelihood's support.
 
     Returns:
         The batch's sums of (ELBO, reconstruction, KL), shape [3], nats, detached.
     """
+    if isinstance(model, HVAE):
+        return _hierarchy_gradients(model, x)
     with torch.no_grad():
         batch = x.shape[0]
         x_flat = x.reshape(batch, -1)
         mlp_encoder, mlp_decoder = cast(MLPEncoder, model.encoder), cast(MLPDecoder, model.decoder)  # `applies` checked
         encoder = _linears(mlp_encoder.net)
         decoder = _linears(mlp_decoder.net)
-        for layer in (*encoder, *decoder):
-            for p in (layer.weight, layer.bias):
-                if p.grad is None:
-                    p.grad = torch.empty_like(p)
+        _gradient_buffers(model)
 
         # Forward, keeping each layer's input; the distributions are the model's own.
         enc_inputs, head = _forward(encoder, x_flat)
@@ -107,6 +117,73 @@ def step_gradients(model: VAE, x: Tensor) -> Tensor:
         return torch.stack([elbo.sum(), reconstruction.sum(), kl.sum()])
 
 
+def _hierarchy_gradients(model: HVAE, x: Tensor) -> Tensor:
+    """`step_gradients` for the two-layer hierarchy; the loss is -mean over the batch of
+
+        log p(x|z1) + log p(z1|z2) + log p(z2) - log q(z1|x) - log q(z2|z1),   z1 = m1 + s1 e1,  z2 = m2 + s2 e2,
+
+    at one draw e1, e2 ~ N(0, I) (the draws `HVAE.encode(x).rsample_and_log_prob((1,))` makes). With the noise
+    fixed, log q(z1|x) = sum(-e1^2 / 2 - log s1) + const, so its whole derivative is -1/s1 through s1 (and the same
+    for z2); every scale is softplus(raw) + min_scale, so ds/draw = sigmoid(raw).
+    """
+    with torch.no_grad():
+        batch, (d1, d2), floor = x.shape[0], (model.config.latent_dim, model.config.latent_dim2), model.config.min_scale
+        x_flat = x.reshape(batch, -1)
+        mlp_decoder = cast(MLPDecoder, model.decoder)
+        encoder, decoder = _linears(cast(MLPEncoder, model.encoder).net), _linears(mlp_decoder.net)
+        encoder2, decoder2 = _linears(model.encoder2.net), _linears(model.decoder2.net)
+        _gradient_buffers(model)
+
+        def gaussian(head: Tensor, d: int) -> tuple[Tensor, Tensor, Tensor]:
+            """Location, scale and unconstrained scale of a head [B, 2d]."""
+            raw = head[:, d:]
+            return head[:, :d], F.softplus(raw).add_(floor), raw
+
+        # Forward: q(z1|x), z1; q(z2|z1), z2; p(z1|z2); p(x|z1). Noise drawn in the order Chain draws it.
+        enc_inputs, head1 = _forward(encoder, x_flat)
+        loc1, scale1, raw1 = gaussian(head1, d1)
+        e1 = torch.empty(1, batch, d1, dtype=x.dtype, device=x.device).normal_()[0]
+        z1 = torch.addcmul(loc1, scale1, e1)
+        enc2_inputs, head2 = _forward(encoder2, z1)
+        loc2, scale2, raw2 = gaussian(head2, d2)
+        e2 = torch.empty(1, batch, d2, dtype=x.dtype, device=x.device).normal_()[0]
+        z2 = torch.addcmul(loc2, scale2, e2)
+        dec2_inputs, head3 = _forward(decoder2, z2)
+        loc3, scale3, raw3 = gaussian(head3, d1)
+        dec_inputs, raw = _forward(decoder, z1)
+        px_z = model.observation(raw.unflatten(-1, mlp_decoder.out_shape))
+        reconstruction = px_z.log_prob(x)  # (B,)
+        u = (z1 - loc3) / scale3  # z1 standardised under p(z1|z2)
+        # log q(z1|x) + log q(z2|z1) - log p(z1|z2) - log p(z2) per datapoint (the log 2 pi terms cancel)
+        kl = ((e2.square().sub_(z2.square())).sum(-1).mul_(-0.5) - e1.square().sum(-1).mul_(0.5)
+              - scale1.log().sum(-1) - scale2.log().sum(-1) + u.square().sum(-1).mul_(0.5) + scale3.log().sum(-1))
+        elbo = reconstruction - kl
+
+        # Backward of loss = -mean_b ELBO_b, layer by layer from the top.
+        d_z1 = _backward(decoder, dec_inputs, _neg_log_prob_grad(px_z, raw, x_flat).div_(batch), input_grad=True)
+        assert d_z1 is not None  # input_grad=True returns it
+        u_over_s = u / scale3
+        d_z1.add_(u_over_s, alpha=1 / batch)  # -log p(z1|z2) through z1
+        d_head3 = torch.cat([-u_over_s, (1 - u.square()).div_(scale3).mul_(torch.sigmoid(raw3))], dim=-1).div_(batch)
+        d_z2 = _backward(decoder2, dec2_inputs, d_head3, input_grad=True)  # -log p(z1|z2) through z2
+        assert d_z2 is not None
+        d_z2.add_(z2, alpha=1 / batch)  # -log p(z2)
+        d_scale2 = torch.addcmul(scale2.reciprocal().div_(-batch), d_z2, e2)  # log q(z2|z1), and z2 = m2 + s2 e2
+        d_z1_above = _backward(encoder2, enc2_inputs, torch.cat([d_z2, d_scale2.mul_(torch.sigmoid(raw2))], -1), True)
+        assert d_z1_above is not None
+        d_z1.add_(d_z1_above)  # z1 through q(z2|z1)
+        d_scale1 = torch.addcmul(scale1.reciprocal().div_(-batch), d_z1, e1)
+        _backward(encoder, enc_inputs, torch.cat([d_z1, d_scale1.mul_(torch.sigmoid(raw1))], -1), input_grad=False)
+        return torch.stack([elbo.sum(), reconstruction.sum(), kl.sum()])
+
+
+def _gradient_buffers(model: nn.Module) -> None:
+    """Give every parameter a `.grad` buffer where it has none (the derived steps write into them)."""
+    for p in model.parameters():
+        if p.grad is None:
+            p.grad = torch.empty_like(p)
+
+
 def _normal(d: Distribution) -> Normal:
     """The Normal inside a diagonal Gaussian, Independent(Normal(loc, scale), 1): q(z|x) and the prior here."""
     return cast(Normal, cast(Independent, d).base_dist)
@@ -135,7 +212,7 @@ def _backward(layers: list[nn.Linear], inputs: list[Tensor], grad: Tensor, input
         torch.mm(grad.t(), inputs[i], out=layer.weight.grad)
         torch.sum(grad, 0, out=layer.bias.grad)
         if i > 0:
-            grad = torch.mm(grad, layer.weight).mul_(inputs[i] > 0)  # ReLU: inputs[i] = relu(...)
+            grad = torch.mm(grad, layer.weight).masked_fill_(inputs[i] <= 0, 0)  # ReLU: inputs[i] = relu(...)
         elif input_grad:
             return torch.mm(grad, layer.weight)
     return None

@@ -19,6 +19,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from vaekit.data.batch import Batch
 from vaekit.errors import VaekitError
+from vaekit.models.hierarchical import HVAE
 from vaekit.models.vae import VAE
 from vaekit.objectives import Objective
 from vaekit.train import distributed
@@ -61,9 +62,9 @@ class DerivedStep(Step):
     """The plain ELBO's hand-derived gradients (`vaekit.train.fast`), for the exact models they were derived for."""
 
     names = ("elbo", "reconstruction", "kl")
-    model: VAE
+    model: VAE | HVAE
 
-    def __init__(self, model: VAE) -> None:
+    def __init__(self, model: VAE | HVAE) -> None:
         self.model = model
 
     def __call__(self, batch: Batch, progress: float) -> Tensor:
@@ -99,7 +100,7 @@ def choose_step(model: nn.Module, objective: Objective, config: TrainConfig, opt
     if config.gradients == "derived" and why_not is not None:
         raise VaekitError(f"--gradients derived does not apply here: {why_not}; use --gradients auto")
     if config.gradients != "autograd" and why_not is None:
-        return DerivedStep(cast(VAE, model))  # `applies` checked that it is one
+        return DerivedStep(cast(VAE | HVAE, model))  # `applies` checked that it is one
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
     return AutogradStep(model, objective, optimizer, autocast)
 
