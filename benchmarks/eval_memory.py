@@ -12,6 +12,9 @@ alternate this checkout's src/ and --before-src (the src/ of an earlier commit, 
 
     VAEKIT_DATA=../shared/data .venv/bin/python benchmarks/eval_memory.py vae=runs/quality/vae \\
         vamp=runs/quality/vamp hvae=runs/quality/hvae iwae=runs/quality/iwae --before-src /tmp/before/src
+
+`--part memory` or `--part speed` runs one half and replaces only that half in an existing --json file: the
+memory figures do not depend on other work on the machine, the speed figures do (run them on a quiet machine).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import json, sys, time, torch
 from vaekit.runs import open_run
 from vaekit.estimate import log_likelihood
 run = open_run(sys.argv[1]); n, k = int(sys.argv[2]), int(sys.argv[3])
+torch.set_num_threads(int(sys.argv[4]))
 x = run.pipeline.fixed(run.load_splits().x_test[:n], "test")
 model = run.model.eval()
 torch.manual_seed(0)
@@ -54,26 +58,34 @@ def main() -> None:
     p.add_argument("--before-src", type=Path, default=None, help="src/ of the code to compare speed with")
     p.add_argument("--speed-images", type=int, default=100)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="CPU threads of every child (vaekit evaluate --threads; default: the machine's cores)")
+    p.add_argument("--part", choices=("both", "memory", "speed"), default="both",
+                   help="run one half only, replacing that half in an existing --json file")
     p.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "eval_memory.json")
     args = p.parse_args()
     k = args.importance_samples
-    results: dict = {"K": k, "threads": os.environ.get("OMP_NUM_THREADS", str(os.cpu_count())), "memory": [],
+    results: dict = {"K": k, "threads": args.threads, "memory": [],
                      "speed": []}
+    if args.part != "both" and args.json.exists():
+        results = {**json.loads(args.json.read_text()), args.part: []}
     for name, run in (item.split("=", 1) for item in args.runs):
-        for n in args.images:
+        for n in args.images if args.part != "speed" else []:
             out, peak, wall = child([sys.executable, "-m", "vaekit", "evaluate", run, "--importance-samples", str(k),
-                                     "--limit", str(n), "--json", "--force"], REPO / "src")
+                                     "--limit", str(n), "--json", "--force", "--threads", str(args.threads)],
+                                    REPO / "src")
             figures = json.loads(out)
             results["memory"].append({"model": name, "run": run, "images": n, "peak_rss_mib": peak, "seconds": wall,
                                       "log_likelihood": figures["log_likelihood"]})
             print(f"{name:<6} {n:>6} images: peak {peak:8.0f} MiB, {wall:7.1f} s, log p(x) "
                   f"{figures['log_likelihood']:.2f} nats", flush=True)
-        if args.before_src is None:
+        if args.before_src is None or args.part == "memory":
             continue
         arms: dict[str, list[float]] = {"after": [], "before": []}
         for _ in range(args.repeats):
             for arm, src in (("before", args.before_src), ("after", REPO / "src")):
-                out, _, _ = child([sys.executable, "-c", SPEED, run, str(args.speed_images), str(k)], src)
+                out, _, _ = child([sys.executable, "-c", SPEED, run, str(args.speed_images), str(k),
+                                   str(args.threads)], src)
                 arms[arm].append(json.loads(out)["seconds"])
         rates = {arm: args.speed_images * k / statistics.median(s) for arm, s in arms.items()}
         results["speed"].append({"model": name, "images": args.speed_images, "seconds": arms,

@@ -32,11 +32,28 @@ def four_cores(monkeypatch):
     monkeypatch.setattr(limits, "usable_cores", lambda: 4)
 
 
-@pytest.mark.parametrize(("load", "threads"), [(0.0, 4), (0.4, 4), (1.6, 2), (2.5, 1), (3.5, 1), (40.0, 1)])
-def test_auto_takes_the_usable_cores_less_the_rounded_load(load, threads, four_cores, monkeypatch):
-    monkeypatch.setattr(limits.os, "getloadavg", lambda: (load, 0.0, 0.0))
+@pytest.mark.parametrize(("queue", "threads"), [([1] * 6, 4), ([1, 1, 1, 1, 2, 2], 4), ([2, 3, 3, 2, 3, 3], 2),
+                                                ([4, 3, 4, 3, 3, 4], 1), ([9] * 6, 1), ([60] * 6, 1)])
+def test_auto_takes_the_usable_cores_less_the_other_work_in_the_run_queue(queue, threads, four_cores, monkeypatch):
+    """The run queue counts this process's own thread: 1 is a quiet machine. The 1-minute load average, which
+    still counts work that has just ended, does not decide where the run queue is known."""
+    reads = iter(queue)
+    monkeypatch.setattr(limits, "_procs_running", lambda: next(reads))
+    monkeypatch.setattr(limits.os, "getloadavg", lambda: (40.0, 40.0, 40.0))
     assert limits.resolve_threads("auto") == threads
     assert limits.resolve_threads(3) == 3
+
+
+@pytest.mark.parametrize(("load", "threads"), [(0.0, 4), (0.4, 4), (1.6, 2), (2.5, 1), (40.0, 1)])
+def test_auto_falls_back_on_the_load_average_where_the_run_queue_is_unknown(load, threads, four_cores, monkeypatch):
+    monkeypatch.setattr(limits, "_procs_running", lambda: None)
+    monkeypatch.setattr(limits.os, "getloadavg", lambda: (load, 0.0, 0.0))
+    assert limits.resolve_threads("auto") == threads
+
+
+def test_the_run_queue_of_this_machine_is_read():
+    running = limits._procs_running()
+    assert running is None or running >= 1  # this test's own thread is running
 
 
 def test_usable_cores_are_the_affinity_within_the_cgroup_quota():
@@ -78,7 +95,7 @@ def test_help_states_the_rule_of_auto(capsys):
         with pytest.raises(SystemExit):
             build_parser().parse_args([command, "--help"])
         text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # argparse wraps lines at hyphens
-        assert "--threads N|auto" in text and "less the 1-minute load average rounded" in text, (command, text)
+        assert "--threads N|auto" in text and "less the other tasks running or waiting for a core" in text, (command, text)
 
 
 def _record_threads(monkeypatch) -> list[int]:

@@ -10,7 +10,7 @@ cgroup's limit less its usage (containers), or `$VAEKIT_MEMORY_LIMIT` (bytes; su
 
 Threads (`--threads`): OpenMP threads spin at their barriers, so on a machine whose cores are taken by other work
 more threads can be many times slower than one. `--threads auto` (`auto_threads`) takes the cores this process may
-use less the machine's recent load.
+use less the other work running on the machine when it starts.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import contextlib
 import math
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -115,8 +116,12 @@ def tensor_bytes(run: Callable[[], object]) -> int:
 # ------------------------------------------------------------------------------------------- threads
 
 #: How `--threads auto` chooses, as --help, the README and `auto_threads` say it.
-AUTO_THREADS_RULE = ("the cores this process may use (its CPU affinity and cgroup quota) less the 1-minute load "
-                     "average rounded to the nearest whole number, at least 1")
+AUTO_THREADS_RULE = ("the cores this process may use (its CPU affinity and cgroup quota) less the other tasks "
+                     "running or waiting for a core when it starts (the kernel's run queue, averaged over 50 ms), "
+                     "at least 1")
+
+#: Reads of the run queue that `busy_elsewhere` averages, and the seconds between two of them.
+RUN_QUEUE_READS, RUN_QUEUE_INTERVAL = 6, 0.01
 
 
 def usable_cores() -> int:
@@ -135,13 +140,44 @@ def usable_cores() -> int:
     return max(1, cores)
 
 
+def _procs_running() -> int | None:
+    """Tasks running or ready to run on the machine now (/proc/stat's procs_running, this one included), or None."""
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("procs_running "):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def busy_elsewhere() -> float:
+    """Cores' worth of other work now: the tasks running or waiting for a core besides this one, averaged over
+    `RUN_QUEUE_READS` reads of the run queue `RUN_QUEUE_INTERVAL` s apart. Where the kernel does not say (no
+    /proc/stat), the 1-minute load average, which also counts work that has just ended; 0 where neither is known.
+
+    The run queue, not the load average, because the load average lags by a minute: right after a run ends (a
+    script that trains twice, a benchmark's arms) it still counts that run, and a quiet machine got 1 thread where
+    2 were 1.6x faster (BENCHMARKS.md, `benchmarks/threads.py`)."""
+    reads: list[int] = []
+    for i in range(RUN_QUEUE_READS):
+        if i:
+            time.sleep(RUN_QUEUE_INTERVAL)
+        running = _procs_running()
+        if running is None:
+            break
+        reads.append(max(0, running - 1))
+    if reads:
+        return sum(reads) / len(reads)
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
 def auto_threads() -> int:
     """`--threads auto`: `AUTO_THREADS_RULE`, so that a busy machine gets fewer threads than a quiet one."""
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        load = 0.0
-    return max(1, usable_cores() - math.floor(load + 0.5))
+    return max(1, usable_cores() - math.floor(busy_elsewhere() + 0.5))
 
 
 def resolve_threads(value: int | str, what: str = "--threads") -> int:
@@ -170,5 +206,5 @@ def using_threads(value: int | str, what: str = "--threads") -> Iterator[int]:
         torch.set_num_threads(previous)
 
 
-__all__ = ["AUTO_THREADS_RULE", "auto_threads", "ensure_fits", "format_bytes", "memory_budget", "parse_bytes",
-           "resolve_threads", "tensor_bytes", "usable_cores", "using_threads"]
+__all__ = ["AUTO_THREADS_RULE", "auto_threads", "busy_elsewhere", "ensure_fits", "format_bytes", "memory_budget",
+           "parse_bytes", "resolve_threads", "tensor_bytes", "usable_cores", "using_threads"]
