@@ -95,3 +95,32 @@ def test_chain_lays_both_layers_out_as_z1_then_z2():
     torch.testing.assert_close(parts_p["z2"], standard.log_prob(z[..., 2:].float()).double(), atol=1e-5, rtol=0)
     z_drawn, log_q = q.rsample_and_log_prob((4,))
     torch.testing.assert_close(log_q, q.log_prob(z_drawn))
+
+
+@torch.no_grad()
+def test_chain_moments_are_the_posterior_moments_with_the_stated_noise():
+    """q(z1|x) q(z2|z1) of the linear-Gaussian model: E[z2|x] = c m1 + b and Var[z2|x] = c^2 s1^2 + s2^2 in closed
+    form. `Chain.moments` gives z1's exactly and z2's from S draws of z1 only, with estimation variance
+    var_z1(c z1) / S = c^2 s1^2 / S; a z2 unit whose mean ignores z1 (collapsed) gets no noise at all."""
+    model, marginal = two_layer_gaussian(latent_dim=3)
+    d = 3
+    x = marginal.sample((4,))
+    with torch.no_grad():
+        model.encoder2.net[0].weight[2].zero_()  # z2's third unit: its mean no longer depends on z1
+    q = model.encode(x)
+    m1, s1 = q.first.mean, q.first.stddev
+    head = model.encoder2.net[0]
+    c, b = torch.diagonal(head.weight[:d]), head.bias[:d]
+    s2 = model._q_z2(m1).stddev  # constant in z1
+    samples = 40000
+    torch.manual_seed(0)
+    mean, sd, noise = q.moments(samples)
+    torch.testing.assert_close(mean[:, :d], m1, rtol=0, atol=0)
+    torch.testing.assert_close(sd[:, :d], s1, rtol=0, atol=0)
+    assert (noise[:, :d] == 0).all()
+    expected_noise = (c * s1).square() / samples
+    torch.testing.assert_close(noise[:, d:], expected_noise, rtol=0.05, atol=1e-12)
+    assert (noise[:, d + 2] == 0).all()
+    torch.testing.assert_close(mean[:, d + 2], b[2].detach().expand(4), rtol=1e-12, atol=1e-12)
+    assert ((mean[:, d:] - (c * m1 + b)).abs() <= 4 * expected_noise.sqrt() + 1e-12).all()
+    torch.testing.assert_close(sd[:, d:], ((c * s1).square() + s2.square()).sqrt(), rtol=0.02, atol=0)

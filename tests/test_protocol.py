@@ -144,8 +144,8 @@ def test_posterior_means_are_estimated_where_q_has_none():
 
 
 def test_collapsed_units_stay_inactive_when_posterior_means_are_estimated_from_draws():
-    """q(z|x) = N(0, I) for every x (every unit collapsed) with no closed-form mean: 64 draws per mean leave noise of
-    variance 1/64 > the 0.01 threshold, which summarize must not count as activity."""
+    """q(z|x) = N(0, I) for every x (every unit collapsed) with no closed-form mean: 16 draws per mean leave noise of
+    variance 1/16 > the 0.01 threshold, which summarize must not count as activity."""
     class NoMean(Independent):
         @property
         def mean(self):

@@ -78,6 +78,31 @@ class Chain(Distribution):
         """A reparameterised draw and its log-density together, running each conditional network once."""
         return self._draw(torch.Size(sample_shape), reparameterized=True)
 
+    def moments(self, num_samples: int) -> tuple[Tensor, Tensor, Tensor]:
+        """E[z], sd[z] and the variance of the E[z] estimate, each [B, sum(sizes)] laid out as z is.
+
+        The first layer's from its own `mean` and `stddev` (exact, no estimation variance). Each later layer's
+        from `num_samples` ancestral draws of the layers before it, averaging its conditional's mean and variance
+        over them, without drawing the layer itself (Rao-Blackwellised): E[z_i] = mean_s m_i(z_{i-1,s}),
+        Var[z_i] = mean_s v_i(z_{i-1,s}) + var_s m_i(z_{i-1,s}), and the estimate's variance var_s m_i / S. A unit
+        whose conditional mean does not depend on the layer below (a collapsed unit) so gets no noise at all,
+        where a mean of S draws of the unit itself carries Var[z_i] / S.
+        """
+        with torch.no_grad():
+            first = self.first
+            means, sds, noise = [first.mean], [first.stddev], [torch.zeros_like(first.mean)]
+            previous = first.sample((num_samples,))  # (S, B, d_0)
+            for i, conditional in enumerate(self.conditionals):
+                dist = conditional(previous)  # batch (S, B)
+                m = dist.mean
+                spread = m.var(0, correction=0)
+                means.append(m.mean(0))
+                sds.append((dist.variance.mean(0) + spread).sqrt())
+                noise.append(spread / num_samples)
+                if i + 1 < len(self.conditionals):
+                    previous = dist.sample()
+            return self._join(means), self._join(sds), self._join(noise)
+
     def log_prob_parts(self, z: Tensor) -> dict[str, Tensor]:
         """Each layer's log-density term (the conditional one for later layers) by name: [...] each, nats."""
         if self._validate_args:

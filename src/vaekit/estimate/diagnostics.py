@@ -19,7 +19,7 @@ from vaekit.estimate.bounds import elbo_with_samples
 from vaekit.models.protocol import LatentVariableModel, chunks, latent_groups
 
 #: Draws per datapoint for a posterior mean that q does not give in closed form (a hierarchy's upper layers).
-MOMENT_SAMPLES = 64
+MOMENT_SAMPLES = 16
 #: A latent unit is active when the variance over x of its posterior mean exceeds this [1].
 ACTIVE_THRESHOLD = 0.01
 
@@ -27,11 +27,23 @@ ACTIVE_THRESHOLD = 0.01
 def posterior_moments(qz_x: Distribution, num_samples: int = MOMENT_SAMPLES) -> tuple[Tensor, Tensor, bool]:
     """(E_q[z], sd_q[z], estimated) for q with batch [B]: each [B, d]; from q's own `mean` and `stddev` where it
     has them, else estimated from `num_samples` draws (`estimated` is then True)."""
+    mean, sd, _, estimated = _moments(qz_x, num_samples)
+    return mean, sd, estimated
+
+
+def _moments(qz_x: Distribution, num_samples: int) -> tuple[Tensor, Tensor, Tensor, bool]:
+    """`posterior_moments` and the variance of the E_q[z] estimate [B, d] (zero where it is exact): q's own
+    `moments(S)` where it has them (a `Chain`'s, Rao-Blackwellised), else Var_q[z] / S for a mean of S draws."""
     try:
-        return qz_x.mean, qz_x.stddev, False
+        return qz_x.mean, qz_x.stddev, torch.zeros_like(qz_x.mean), False
     except NotImplementedError:
-        z = qz_x.sample((num_samples,))  # (S, B, d)
-        return z.mean(0), z.std(0), True
+        pass
+    moments = getattr(qz_x, "moments", None)  # a `Chain`, or any q with the same method
+    if callable(moments):
+        return (*moments(num_samples), True)
+    z = qz_x.sample((num_samples,))  # (S, B, d)
+    sd = z.std(0)
+    return z.mean(0), sd, sd.square() / num_samples, True
 
 
 @dataclass(frozen=True)
@@ -69,16 +81,15 @@ def summarize(model: LatentVariableModel, x: Tensor, batch_size: int = 1024, ana
         per_dimension, unit_names = units.per_dimension, units.names
         batch_units = units.values.double().sum(0).cpu()
         unit_sums = batch_units if unit_sums is None else unit_sums + batch_units
-        mean, sd, was_estimated = posterior_moments(qz_x)
+        mean, _, mean_noise, was_estimated = _moments(qz_x, MOMENT_SAMPLES)
         estimated = estimated or was_estimated
         locs.append(mean.double().cpu())
-        # A mean estimated from S draws carries sampling noise of variance Var_q[z_j] / S.
-        noise.append((sd.double().square() / MOMENT_SAMPLES if was_estimated else torch.zeros_like(sd)).double().cpu())
+        noise.append(mean_noise.double().cpu())  # the sampling variance of an estimated mean
     n = x.shape[0]
     means = torch.cat(locs)
     variance = means.var(0, correction=0) if n > 1 else torch.zeros(means.shape[-1], dtype=torch.float64)
-    # Var_x of the estimated means = Var_x of the true means + E_x[Var_q / S]: remove the noise, or collapsed units
-    # (Var_q = 1, S = 64: 0.016 > the 0.01 threshold) would all count as active.
+    # Var_x of the estimated means = Var_x of the true means + E_x[the estimate's variance]: remove the noise, or
+    # collapsed units (a mean of S = 16 draws with Var_q = 1: 0.06 > the 0.01 threshold) would all count as active.
     variance = (variance - torch.cat(noise).mean(0)).clamp_min(0) if n > 1 else variance
     active = variance > ACTIVE_THRESHOLD
     unit_kl = (unit_sums / n) if unit_sums is not None else torch.zeros(0, dtype=torch.float64)
