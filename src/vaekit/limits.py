@@ -102,6 +102,13 @@ def tensor_bytes(run: Callable[[], object]) -> int:
     total = 0
 
     class Count(TorchDispatchMode):
+        @classmethod
+        def _should_skip_dynamo(cls) -> bool:
+            # Not wrapped in torch._dynamo.disable: its first use imports torch._dynamo, about 1 s, which was the
+            # whole of a one-time cost of `log_likelihood` (its chunk plan probes the model with this mode).
+            # Nothing here runs under torch.compile. (A torch without this hook only pays the import again.)
+            return False
+
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             nonlocal total
             out = func(*args, **(kwargs or {}))
