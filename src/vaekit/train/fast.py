@@ -85,7 +85,7 @@ def step_gradients(model: VAE | HVAE, x: Tensor) -> Tensor:
         mlp_encoder, mlp_decoder = cast(MLPEncoder, model.encoder), cast(MLPDecoder, model.decoder)  # `applies` checked
         encoder = _linears(mlp_encoder.net)
         decoder = _linears(mlp_decoder.net)
-        _gradient_buffers(model)
+        _gradient_buffers(*encoder, *decoder)
 
         # Forward, keeping each layer's input; the distributions are the model's own.
         enc_inputs, head = _forward(encoder, x_flat)
@@ -132,7 +132,7 @@ def _hierarchy_gradients(model: HVAE, x: Tensor) -> Tensor:
         mlp_decoder = cast(MLPDecoder, model.decoder)
         encoder, decoder = _linears(cast(MLPEncoder, model.encoder).net), _linears(mlp_decoder.net)
         encoder2, decoder2 = _linears(model.encoder2.net), _linears(model.decoder2.net)
-        _gradient_buffers(model)
+        _gradient_buffers(*encoder, *decoder, *encoder2, *decoder2)
 
         def gaussian(head: Tensor, d: int) -> tuple[Tensor, Tensor, Tensor]:
             """Location, scale and unconstrained scale of a head [B, 2d]."""
@@ -177,11 +177,13 @@ def _hierarchy_gradients(model: HVAE, x: Tensor) -> Tensor:
         return torch.stack([elbo.sum(), reconstruction.sum(), kl.sum()])
 
 
-def _gradient_buffers(model: nn.Module) -> None:
-    """Give every parameter a `.grad` buffer where it has none (the derived steps write into them)."""
-    for p in model.parameters():
-        if p.grad is None:
-            p.grad = torch.empty_like(p)
+def _gradient_buffers(*layers: nn.Linear) -> None:
+    """Give the layers' weights and biases a `.grad` buffer where they have none (a derived step writes every one
+    of them; no other parameter gets a buffer, so none can be stepped with an unwritten gradient)."""
+    for layer in layers:
+        for p in (layer.weight, layer.bias):
+            if p.grad is None:
+                p.grad = torch.empty_like(p)
 
 
 def _normal(d: Distribution) -> Normal:
