@@ -4,9 +4,12 @@ the two-layer hierarchy through `vaekit.fit`, against pythae's equivalents, in o
 Arms (same statically binarized data, batch 128, Adam lr 1e-3, the same epochs, a validation pass every epoch):
 
   vae            vaekit VAE 784-400-20, plain ELBO -- the reference arm (hand-derived gradients, as fit chooses)
-  vae-autograd   the same through autograd (--gradients autograd): the control for the IWAE and VampPrior arms,
-                 which train through autograd
-  iwae5, iwae50  vaekit VAE 784-400-20 trained on the IWAE bound, K = 5 / 50 (`build_objective("iwae")`)
+  vae-autograd   the same through autograd (--gradients autograd): the control for the VampPrior arm, which
+                 trains through autograd
+  iwae5, iwae50  vaekit VAE 784-400-20 trained on the IWAE bound, K = 5 / 50 (`build_objective("iwae")`;
+                 hand-derived gradients, as fit chooses)
+  iwae5-autograd, iwae50-autograd
+                 the same through autograd: their controls (iwae50-autograd not run unless named in --arms)
   vamp           vaekit VAE 784-400-20 with the VampPrior, C = 500 pseudo-inputs, plain ELBO (Monte-Carlo KL)
   hvae           vaekit HVAE (`--model hvae`), Burda et al.'s two stochastic layers: 784-200-200-(z1 100)
                  -100-100-(z2 50), plain ELBO (hand-derived gradients, as fit chooses)
@@ -109,8 +112,10 @@ ARMS = {a.name: a for a in [
     Arm("vae-autograd", "vaekit VAE, ELBO, autograd", "vaekit", "vae", gradients="autograd"),
     Arm("iwae5", "vaekit IWAE K=5", "vaekit", "vae", "iwae", k=5),
     Arm("pythae-iwae5", "pythae IWAE K=5", "pythae", "vae", "iwae", k=5),
+    Arm("iwae5-autograd", "vaekit IWAE K=5, autograd", "vaekit", "vae", "iwae", k=5, gradients="autograd"),
     Arm("iwae50", "vaekit IWAE K=50", "vaekit", "vae", "iwae", k=50),
     Arm("pythae-iwae50", "pythae IWAE K=50", "pythae", "vae", "iwae", k=50),
+    Arm("iwae50-autograd", "vaekit IWAE K=50, autograd", "vaekit", "vae", "iwae", k=50, gradients="autograd"),
     Arm("vamp", f"vaekit VampPrior C={COMPONENTS}", "vaekit", "vae", components=COMPONENTS),
     Arm("pythae-vamp", f"pythae VAMP C={COMPONENTS}", "pythae", "vae", components=COMPONENTS),
     Arm("hvae", "vaekit HVAE 2-layer, ELBO", "vaekit", "hvae"),
@@ -119,7 +124,8 @@ ARMS = {a.name: a for a in [
 ]}
 # vaekit arm -> pythae's equivalent (trained in the same run, next to it in the order)
 PAIRS = {"vae": "pythae-vae", "iwae5": "pythae-iwae5", "iwae50": "pythae-iwae50", "vamp": "pythae-vamp"}
-DEFAULT_ARMS = [name for name in ARMS if name != "hvae-iwae5"]
+OPTIONAL_ARMS = ("iwae50-autograd", "hvae-iwae5")
+DEFAULT_ARMS = [name for name in ARMS if name not in OPTIONAL_ARMS]
 REFERENCE = "vae"
 
 
@@ -433,7 +439,7 @@ def main(argv=None) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2, help="torch threads in every arm and the peak (default 2)")
     p.add_argument("--arms", default=",".join(DEFAULT_ARMS),
-                   help=f"comma-separated subset of {','.join(ARMS)} (default: all but hvae-iwae5)")
+                   help=f"comma-separated subset of {','.join(ARMS)} (default: all but {', '.join(OPTIONAL_ARMS)})")
     p.add_argument("--train-subset", type=int, default=0,
                    help="use only the first N training (and validation) images -- for quick checks only")
     p.add_argument("--test-subset", type=int, default=0, help="use only the first N test images -- quick checks only")

@@ -11,9 +11,12 @@ and the sums of its named terms, as `vaekit.fit`'s autograd step (`vaekit.train.
     keepgrad     zero_grad(set_to_none=False)
     bf16         torch.autocast("cpu", dtype=torch.bfloat16) around the objective
     derived      vaekit.train.fast.step_gradients (hand-derived gradients, no autograd graph) + fused Adam
-    plain        not vaekit: the tuned plain-PyTorch step of train_speed.py's arm (c), on the same batch
+    plain        not vaekit: the tuned plain-PyTorch step of train_speed.py's arm (c), on the same batch (ELBO only)
+
+`--objective iwae --iw-samples K` runs the variants on the IWAE bound instead (e.g. `--variants eager,derived`).
 
     .venv/bin/python benchmarks/step_ab.py [--rounds 30] [--steps 20] [--variants eager,compiled,foreach,keepgrad,bf16,derived,plain]
+    .venv/bin/python benchmarks/step_ab.py --objective iwae --iw-samples 5 --variants eager,derived
 """
 
 from __future__ import annotations
@@ -32,24 +35,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import import_vaekit
 
 
-def make_objective():
-    """The ELBO objective as `vaekit.fit` runs it: (loss, the batch's sums of its named terms [3], detached)."""
-    import vaekit
+def make_objective(built):
+    """The objective as `vaekit.fit` runs it: (loss, the batch's sums of its named terms, detached)."""
     from vaekit.data.batch import Batch
 
-    elbo = vaekit.build_objective("elbo")
-
     def objective(model, x):
-        loss = elbo(model, Batch(x), 0.0)
+        loss = built(model, Batch(x), 0.0)
         return loss.loss, torch.stack([t.detach().sum() for t in loss.terms.values()]).float()
 
     return objective
 
 
-def make_step(variant: str, base, x):
+def make_step(variant: str, base, x, built):
     from vaekit.train.fast import step_gradients
 
-    _objective = make_objective()
+    _objective = make_objective(built)
     model = copy.deepcopy(base)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3, **({"foreach": True} if variant == "foreach" else {"fused": True}))
     objective = torch.compile(_objective, dynamic=False) if variant == "compiled" else _objective
@@ -73,7 +73,7 @@ def make_step(variant: str, base, x):
 
     def step() -> None:
         if variant == "derived":
-            step_gradients(model, x)
+            step_gradients(model, x, built)
             optimizer.step()
             return
         with autocast():
@@ -91,7 +91,11 @@ def main(argv=None) -> None:
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--steps", type=int, default=20, help="steps per timed block")
     p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--objective", choices=("elbo", "iwae"), default="elbo")
+    p.add_argument("--iw-samples", type=int, default=5, help="K of --objective iwae")
     args = p.parse_args(argv)
+    if args.objective == "iwae" and "plain" in args.variants.split(","):
+        p.error("the plain loop's step trains the ELBO only: leave 'plain' out of --variants with --objective iwae")
     vaekit = import_vaekit()
     from vaekit.distributions import unchecked
 
@@ -100,7 +104,9 @@ def main(argv=None) -> None:
     base = vaekit.VAE(vaekit.VAEConfig(data_shape=(1, 28, 28), latent_dim=20, hidden=(400,)))
     x = torch.bernoulli(torch.full((args.batch_size, 1, 28, 28), 0.2))
     names = args.variants.split(",")
-    steps = {name: make_step(name, base, x) for name in names}
+    built = vaekit.build_objective(args.objective, {"iw_samples": args.iw_samples} if args.objective == "iwae" else {})
+    print(f"objective: {built.describe()}")
+    steps = {name: make_step(name, base, x, built) for name in names}
     times: dict[str, list[float]] = {name: [] for name in names}
     with unchecked():
         for name in names:  # warm-up, and the one-off compilation

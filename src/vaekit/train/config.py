@@ -60,10 +60,12 @@ class TrainConfig:
     # bf16 runs the training step's matrix products in bfloat16 (torch.autocast), weights and optimiser in
     # float32: about 1.2x on CPUs with avx512_bf16 (BENCHMARKS.md). Validation and evaluation stay float32.
     precision: str = option("fp32", "training-step arithmetic", choices=PRECISIONS)
-    # derived: the hand-derived gradients of vaekit.train.fast (a plain MLP VAE with the plain ELBO), about 1.1x
-    # faster steps on CPU; auto uses them wherever they apply.
-    gradients: str = option("auto", "training-step gradients: derived by hand (plain MLP VAE, plain ELBO; faster "
-                                    "on CPU), autograd, or auto (derived where it applies)", choices=GRADIENTS)
+    # derived: the hand-derived gradients of vaekit.train.fast (an MLP VAE with the standard-normal prior and the
+    # plain ELBO or the IWAE bound, or the two-layer hierarchy with the plain ELBO), 1.1-1.2x faster steps on CPU;
+    # auto uses them wherever they apply.
+    gradients: str = option("auto", "training-step gradients: derived by hand (MLP VAE with the plain ELBO or the "
+                                    "IWAE bound, MLP hierarchy with the ELBO; faster on CPU), autograd, or auto "
+                                    "(derived where it applies)", choices=GRADIENTS)
     # OpenMP threads spin at barriers: on a machine whose cores are taken by other work, two threads can run 10x
     # slower than one (BENCHMARKS.md). "auto" is vaekit.limits.auto_threads' rule, applied when training starts.
     threads: int | str = option("auto", f"CPU threads (torch.set_num_threads), 1 to the cores this process may use, "

@@ -1,5 +1,5 @@
-"""Hand-derived ELBO gradients for MLP VAEs and the two-layer hierarchy: one training step without the autograd
-graph.
+"""Hand-derived gradients of the ELBO (and of the IWAE bound) for MLP VAEs and the two-layer hierarchy: one
+training step without the autograd graph.
 
 For the common model (MLP encoder and decoder with ReLU, diagonal-Gaussian q(z|x), one reparameterised sample,
 analytic KL, a Bernoulli or Gaussian likelihood) the gradient of the loss -mean ELBO is a short chain of matrix
@@ -16,11 +16,16 @@ under autograd: its derived step makes 690 calls into torch's operators per step
 log N(m + s e; m, s) = -e^2 / 2 - log s - log(2 pi) / 2 (the likelihood stays torch.distributions'); the same
 float64 test checks them.
 
+The IWAE bound (`IWAE`, K draws) of the one-layer VAE has its derived step too: its derivative in each log-weight
+is the normalised weight, so the step is the ELBO's with the K draws through the decoder as one product, weighted,
+and the Monte-Carlo log p(z) - log q(z|x) in place of the analytic KL.
+
 `vaekit.fit` uses this path where `applies` says it can (`TrainConfig.gradients`), autograd otherwise. It applies
-only to the exact configurations it was derived for: a `VAE` with the standard-normal prior, or an `HVAE`, with
-MLP encoder and decoder, a likelihood in `LIKELIHOODS`, the plain ELBO (beta 1, no warm-up, no free bits, one
-draw, analytic KL where one exists), fp32 and no frozen parameters. Every other prior, objective and model kind
-trains through autograd, so a new component can never be silently trained with the wrong gradient.
+only to the exact configurations it was derived for: a `VAE` with the standard-normal prior (the plain ELBO or the
+IWAE bound), or an `HVAE` (the plain ELBO), with MLP encoder and decoder, a likelihood in `LIKELIHOODS`, fp32 and
+no frozen parameters; the plain ELBO is beta 1, no warm-up, no free bits, one draw, the analytic KL where one
+exists. Every other prior, objective and model kind trains through autograd, so a new component can never be
+silently trained with the wrong gradient.
 """
 
 from __future__ import annotations
@@ -33,10 +38,12 @@ from torch import Tensor, nn
 from torch.distributions import Bernoulli, Distribution, Independent, Normal, kl_divergence
 
 from vaekit.distributions.priors import StandardNormalPrior
+from vaekit.estimate.logmeanexp import log_mean_exp
 from vaekit.models.hierarchical import HVAE
 from vaekit.models.vae import VAE
 from vaekit.networks import MLPDecoder, MLPEncoder
 from vaekit.objectives import ELBO, Objective
+from vaekit.objectives.iwae import IWAE
 
 #: Likelihoods whose log-density derivative is written out below.
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-fixed")
@@ -55,8 +62,12 @@ def applies(model: object, objective: Objective, precision: str) -> str | None:
         return "the network is not an MLP"
     if model.config.likelihood not in LIKELIHOODS:
         return f"the {model.config.likelihood} likelihood has no derived gradient"
-    if type(objective) is not ELBO or not objective.is_plain_elbo():
-        return "it needs the plain ELBO (beta 1, no warm-up or free bits, one sample of z, the analytic KL)"
+    if type(objective) is IWAE:
+        if type(model) is not VAE:
+            return "the IWAE bound has derived gradients for the one-layer VAE only"
+    elif type(objective) is not ELBO or not objective.is_plain_elbo():
+        return ("it needs the plain ELBO (beta 1, no warm-up or free bits, one sample of z, the analytic KL) or the "
+                "IWAE bound")
     if precision != "fp32":
         return "bf16 autocast needs autograd"
     if not all(p.requires_grad for p in model.parameters()):
@@ -64,21 +75,32 @@ def applies(model: object, objective: Objective, precision: str) -> str | None:
     return None
 
 
-def step_gradients(model: VAE | HVAE, x: Tensor) -> Tensor:
-    """Set every parameter's `.grad` to the gradient of -mean ELBO over the batch, drawing z ~ q(z|x) once.
+def terms(objective: Objective) -> tuple[str, ...]:
+    """The names of the terms `step_gradients` returns for `objective` (the objective's own, in its order)."""
+    return ("iwae_bound", "mc_elbo", "reconstruction", "mc_kl") if type(objective) is IWAE else (
+        "elbo", "reconstruction", "kl")
 
-    Equivalent to `ELBO(ELBOConfig())(model, Batch(x), 0).loss.backward()` (the same draw of the global RNG, the
-    same values) for a model that `applies` accepts; the gradients are written into the existing `.grad` buffers.
+
+def step_gradients(model: VAE | HVAE, x: Tensor, objective: Objective | None = None) -> Tensor:
+    """Set every parameter's `.grad` to the gradient of the objective's loss on the batch: -mean ELBO (z ~ q(z|x)
+    drawn once; the default) or -mean IWAE bound (K draws).
+
+    Equivalent to `objective(model, Batch(x), 0).loss.backward()` (the same draws of the global RNG, the same
+    values) for a model and objective that `applies` accepts; the gradients are written into the existing `.grad`
+    buffers.
 
     Args:
         model: an MLP VAE or HVAE with a likelihood in `LIKELIHOODS`.
         x: a batch [B, *data_shape], already checked against the likelihood's support.
+        objective: the plain ELBO (None: the same) or, for a VAE, the IWAE bound.
 
     Returns:
-        The batch's sums of (ELBO, reconstruction, KL), shape [3], nats, detached.
+        The batch's sums of the objective's terms (`terms(objective)`), shape [3] or [4], nats, detached.
     """
     if isinstance(model, HVAE):
         return _hierarchy_gradients(model, x)
+    if isinstance(objective, IWAE):
+        return _iwae_gradients(model, x, objective.config.iw_samples)
     with torch.no_grad():
         batch = x.shape[0]
         x_flat = x.reshape(batch, -1)
@@ -115,6 +137,50 @@ def step_gradients(model: VAE | HVAE, x: Tensor) -> Tensor:
         d_head = torch.cat([d_loc, d_scale * torch.sigmoid(raw_scale)], dim=-1)
         _backward(encoder, enc_inputs, d_head, input_grad=False)
         return torch.stack([elbo.sum(), reconstruction.sum(), kl.sum()])
+
+
+def _iwae_gradients(model: VAE, x: Tensor, samples: int) -> Tensor:
+    """`step_gradients` for the IWAE bound of a one-layer VAE; the loss is -mean over the batch of
+
+        log (1/K) sum_k w_k,   log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x),   z_k = m + s e_k,
+
+    at K draws e_k ~ N(0, I) (those of `q.rsample((K,))`). Its derivative in log w_kb is -v_kb / B, with v the
+    normalised weights softmax_k(log w); with the noise fixed, log q(z|x) = sum(-e^2 / 2 - log s) + const, so its
+    whole derivative is -1/s through s, and sum_k v_kb = 1. The K*B draws go through the decoder as one product.
+    """
+    with torch.no_grad():
+        batch = x.shape[0]
+        x_flat = x.reshape(batch, -1)
+        mlp_decoder = cast(MLPDecoder, model.decoder)
+        encoder, decoder = _linears(cast(MLPEncoder, model.encoder).net), _linears(mlp_decoder.net)
+        _gradient_buffers(*encoder, *decoder)
+
+        enc_inputs, head = _forward(encoder, x_flat)
+        qz_x = model.posterior(head.unflatten(-1, (2, model.latent_dim)))
+        q_normal = _normal(qz_x)
+        loc, scale = q_normal.loc, q_normal.scale  # each (B, d)
+        eps = loc.new_empty((samples, *loc.shape)).normal_()  # the draw Normal.rsample((K,)) makes
+        z = loc + eps * scale  # (K, B, d)
+        dec_inputs, raw = _forward(decoder, z.flatten(0, 1))  # raw (K*B, P*D), draw-major
+        px_z = model.observation(raw.unflatten(0, (samples, batch)).unflatten(-1, mlp_decoder.out_shape))
+        prior = model.prior()
+        log_px_z = px_z.log_prob(x)  # (K, B)
+        log_w = log_px_z + prior.log_prob(z) - qz_x.log_prob(z)
+        bound, mc_elbo, reconstruction = log_mean_exp(log_w), log_w.mean(0), log_px_z.mean(0)
+
+        # Backward of loss = -mean_b bound_b; v = -d loss / d log w.
+        v = torch.softmax(log_w, 0).div_(batch)  # (K, B)
+        d_raw = _neg_log_prob_grad(px_z, raw, x_flat).mul_(v.reshape(-1, 1))
+        d_z = _backward(decoder, dec_inputs, d_raw, input_grad=True)
+        assert d_z is not None  # input_grad=True returns it
+        prior_normal = _normal(prior)  # -log p(z): d/dz = (z - m0) / s0^2
+        d_z = d_z.view_as(z).addcmul_((z - prior_normal.loc) / prior_normal.scale.square(), v.unsqueeze(-1))
+        d_loc = d_z.sum(0)
+        d_scale = (d_z * eps).sum(0).sub_(scale.reciprocal(), alpha=1 / batch)
+        raw_scale = head[:, model.latent_dim:]
+        d_head = torch.cat([d_loc, d_scale * torch.sigmoid(raw_scale)], dim=-1)
+        _backward(encoder, enc_inputs, d_head, input_grad=False)
+        return torch.stack([bound.sum(), mc_elbo.sum(), reconstruction.sum(), (reconstruction - mc_elbo).sum()])
 
 
 def _hierarchy_gradients(model: HVAE, x: Tensor) -> Tensor:
@@ -221,17 +287,19 @@ def _backward(layers: list[nn.Linear], inputs: list[Tensor], grad: Tensor, input
 
 
 def _neg_log_prob_grad(px_z: Distribution, raw: Tensor, x: Tensor) -> Tensor:
-    """-d log p(x|z) / d raw for p(x|z) built from the decoder output raw [B, P*D], data x [B, D]; a new [B, P*D]."""
+    """-d log p(x|z) / d raw for p(x|z) built from the decoder output raw [K*B, P*D] (K draws per datapoint,
+    draw-major; K = 1 for the ELBO), data x [B, D]; a new [K*B, P*D]."""
     base = cast("Bernoulli | Normal", cast(Independent, px_z).base_dist)  # the likelihoods in LIKELIHOODS
     batch, dims = x.shape
+    rows = (-1, batch, dims)  # (K, B, D): x broadcasts over the draws
     if isinstance(base, Bernoulli):  # log p = x l - softplus(l)
-        return base.probs.reshape(batch, dims) - x
+        return (base.probs.reshape(rows) - x).view(-1, dims)
     # Normal: log p = -(x - m)^2 / (2 s^2) - log s + const, with m = raw[:, :D]
-    scale = base.scale.reshape(batch, dims)
-    residual = (x - base.loc.reshape(batch, dims)) / scale
+    scale = base.scale.reshape(rows)
+    residual = (x - base.loc.reshape(rows)) / scale
     d_loc = -residual / scale
     if raw.shape[-1] == dims:  # gaussian-fixed: the scale is not a decoder output
-        return d_loc
+        return d_loc.view(-1, dims)
     # gaussian: s = softplus(raw[:, D:]) + floor
     d_scale = (1 - residual.square()) / scale
-    return torch.cat([d_loc, d_scale.mul_(torch.sigmoid(raw[:, dims:]))], dim=-1)
+    return torch.cat([d_loc, d_scale.mul_(torch.sigmoid(raw[:, dims:]).view(rows))], dim=-1).view(-1, 2 * dims)

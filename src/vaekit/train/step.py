@@ -25,7 +25,7 @@ from vaekit.objectives import Objective
 from vaekit.train import distributed
 from vaekit.train.batches import TrainingData
 from vaekit.train.config import TrainConfig, learning_rate
-from vaekit.train.fast import applies, step_gradients
+from vaekit.train.fast import applies, step_gradients, terms
 from vaekit.train.progress import ProgressBar
 
 
@@ -59,16 +59,16 @@ class AutogradStep(Step):
 
 
 class DerivedStep(Step):
-    """The plain ELBO's hand-derived gradients (`vaekit.train.fast`), for the exact models they were derived for."""
+    """The hand-derived gradients of the plain ELBO or the IWAE bound (`vaekit.train.fast`), for the exact models
+    they were derived for."""
 
-    names = ("elbo", "reconstruction", "kl")
     model: VAE | HVAE
 
-    def __init__(self, model: VAE | HVAE) -> None:
-        self.model = model
+    def __init__(self, model: VAE | HVAE, objective: Objective) -> None:
+        self.model, self.objective, self.names = model, objective, terms(objective)
 
     def __call__(self, batch: Batch, progress: float) -> Tensor:
-        return step_gradients(self.model, batch.x)
+        return step_gradients(self.model, batch.x, self.objective)
 
 
 class _Grouped(Protocol):
@@ -100,7 +100,7 @@ def choose_step(model: nn.Module, objective: Objective, config: TrainConfig, opt
     if config.gradients == "derived" and why_not is not None:
         raise VaekitError(f"--gradients derived does not apply here: {why_not}; use --gradients auto")
     if config.gradients != "autograd" and why_not is None:
-        return DerivedStep(cast(VAE | HVAE, model))  # `applies` checked that it is one
+        return DerivedStep(cast(VAE | HVAE, model), objective)  # `applies` checked that it is one
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
     return AutogradStep(model, objective, optimizer, autocast)
 
