@@ -133,9 +133,7 @@ def step_gradients(model: VAE | HVAE, x: Tensor, objective: Objective | None = N
         prior_loc, prior_var = prior_normal.loc, prior_normal.scale.square()
         d_loc = d_z + (loc - prior_loc) / prior_var / batch
         d_scale = d_z * eps + (scale / prior_var - scale.reciprocal()) / batch
-        raw_scale = head[:, model.latent_dim:]
-        d_head = torch.cat([d_loc, d_scale * torch.sigmoid(raw_scale)], dim=-1)
-        _backward(encoder, enc_inputs, d_head, input_grad=False)
+        _gaussian_head_backward(encoder, enc_inputs, head[:, model.latent_dim:], d_loc, d_scale)
         return torch.stack([elbo.sum(), reconstruction.sum(), kl.sum()])
 
 
@@ -177,9 +175,7 @@ def _iwae_gradients(model: VAE, x: Tensor, samples: int) -> Tensor:
         d_z = d_z.view_as(z).addcmul_((z - prior_normal.loc) / prior_normal.scale.square(), v.unsqueeze(-1))
         d_loc = d_z.sum(0)
         d_scale = (d_z * eps).sum(0).sub_(scale.reciprocal(), alpha=1 / batch)
-        raw_scale = head[:, model.latent_dim:]
-        d_head = torch.cat([d_loc, d_scale * torch.sigmoid(raw_scale)], dim=-1)
-        _backward(encoder, enc_inputs, d_head, input_grad=False)
+        _gaussian_head_backward(encoder, enc_inputs, head[:, model.latent_dim:], d_loc, d_scale)
         return torch.stack([bound.sum(), mc_elbo.sum(), reconstruction.sum(), (reconstruction - mc_elbo).sum()])
 
 
@@ -239,7 +235,7 @@ def _hierarchy_gradients(model: HVAE, x: Tensor) -> Tensor:
         assert d_z1_above is not None
         d_z1.add_(d_z1_above)  # z1 through q(z2|z1)
         d_scale1 = torch.addcmul(scale1.reciprocal().div_(-batch), d_z1, e1)
-        _backward(encoder, enc_inputs, torch.cat([d_z1, d_scale1.mul_(torch.sigmoid(raw1))], -1), input_grad=False)
+        _gaussian_head_backward(encoder, enc_inputs, raw1, d_z1, d_scale1)
         return torch.stack([elbo.sum(), reconstruction.sum(), kl.sum()])
 
 
@@ -284,6 +280,14 @@ def _backward(layers: list[nn.Linear], inputs: list[Tensor], grad: Tensor, input
         elif input_grad:
             return torch.mm(grad, layer.weight)
     return None
+
+
+def _gaussian_head_backward(layers: list[nn.Linear], inputs: list[Tensor], raw_scale: Tensor, d_loc: Tensor,
+                            d_scale: Tensor) -> None:
+    """Back-propagate d loss / d location and d loss / d scale [B, d] of a Gaussian head [B, 2d] through the MLP
+    that made it (the network's input needs no gradient); scale = softplus(raw_scale) + floor, so ds/draw =
+    sigmoid(raw_scale). `d_scale` is overwritten."""
+    _backward(layers, inputs, torch.cat([d_loc, d_scale.mul_(torch.sigmoid(raw_scale))], -1), input_grad=False)
 
 
 def _neg_log_prob_grad(px_z: Distribution, raw: Tensor, x: Tensor) -> Tensor:
